@@ -1,0 +1,1 @@
+//! MySQL family connector.
