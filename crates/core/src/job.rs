@@ -95,6 +95,8 @@ pub struct Job {
     pub destination_engine_hint: String,
     pub source_region_hint: String,
     pub destination_region_hint: String,
+    /// CreateDtsInstance `AutoStart`: start the task as soon as it is configured.
+    pub auto_start: bool,
 
     // What was configured (ConfigureDtsJob / ConfigureSubscription).
     pub source: Option<Endpoint>,
@@ -141,6 +143,7 @@ impl Job {
             destination_engine_hint: String::new(),
             source_region_hint: String::new(),
             destination_region_hint: String::new(),
+            auto_start: false,
             source: None,
             destination: None,
             db_list: None,
@@ -164,8 +167,24 @@ impl Job {
         }
     }
 
+    /// Forgets every result of earlier runs (a reconfigured task starts from
+    /// scratch). Items the user chose to skip stay skipped.
+    pub fn clear_results(&mut self) {
+        let skipped = std::mem::take(&mut self.precheck.skipped);
+        self.precheck = PrecheckState { skipped, ..PrecheckState::default() };
+        self.finish_time_ms = None;
+        self.error_message.clear();
+        self.structure = PhaseState::default();
+        self.full_data = PhaseState::default();
+        self.incremental = PhaseState::default();
+        self.delay_ms = 0;
+        self.suspended_from = None;
+    }
+
     /// Forgets the configuration and every result: ResetDtsJob.
     pub fn reset(&mut self) {
+        self.clear_results();
+        self.precheck.skipped.clear();
         self.name.clear();
         self.source = None;
         self.destination = None;
@@ -173,13 +192,5 @@ impl Job {
         self.reserve = None;
         self.migration_mode = MigrationMode::default();
         self.checkpoint = None;
-        self.finish_time_ms = None;
-        self.error_message.clear();
-        self.precheck = PrecheckState::default();
-        self.structure = PhaseState::default();
-        self.full_data = PhaseState::default();
-        self.incremental = PhaseState::default();
-        self.delay_ms = 0;
-        self.suspended_from = None;
     }
 }

@@ -1,1 +1,34 @@
-//! Job engine.
+//! The OpenDTS engine: does the work the control plane asks for.
+//!
+//! The store is the source of truth. The control plane records what the user
+//! asked for (a job moved to `Prechecking`, `Suspending`, ...) and calls
+//! [`JobControl::job_changed`]; the engine then starts, keeps or cancels the
+//! job's worker so that the running work matches the stored status. After a
+//! restart, [`Engine::resume_all`] picks up every job that was active.
+
+mod connectors;
+mod engine;
+mod precheck;
+mod worker;
+
+pub use connectors::{driver_test_name, probe_endpoint};
+pub use precheck::SKIPPABLE_PRECHECK_ITEMS;
+pub use engine::Engine;
+
+use opendts_core::endpoint::Endpoint;
+use opendts_core::probe::ProbeReport;
+use std::future::Future;
+use std::pin::Pin;
+
+/// A future the engine hands back to the control plane.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What the control plane needs from the engine.
+pub trait JobControl: Send + Sync + 'static {
+    /// The stored status of a job changed (or the job was deleted): bring its
+    /// running work in line.
+    fn job_changed(&self, job_id: &str);
+
+    /// Probes one endpoint now (DescribeConnectionStatus).
+    fn probe<'a>(&'a self, endpoint: &'a Endpoint) -> BoxFuture<'a, ProbeReport>;
+}

@@ -1,1 +1,16 @@
-//! MySQL family connector.
+//! MySQL family connector (MySQL 5.7/8.0, MariaDB): connectivity probes and
+//! privilege prechecks; later the binlog source and the row sink.
+
+pub mod grants;
+pub mod login;
+mod privileges;
+mod probe;
+pub mod tcp;
+
+pub use privileges::{check_privileges, evaluate as evaluate_grants, required as required_privileges};
+pub use probe::probe;
+
+/// The `testName` of the driver login in DescribeConnectionStatus (`<Engine> JDBC Connect`).
+pub fn driver_test_name() -> &'static str {
+    "MySQL JDBC Connect"
+}

@@ -1,0 +1,89 @@
+//! `opendts serve`: the API server and the job engine in one process.
+
+use crate::DataDirArg;
+use opendts_api::{router, ApiConfig, AppState};
+use opendts_engine::Engine;
+use opendts_store::Store;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    dir: DataDirArg,
+    /// Address to listen on.
+    #[arg(long, env = "OPENDTS_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// DescribeDtsJobs calls allowed per second per AccessKey and region.
+    #[arg(long, env = "OPENDTS_DESCRIBE_JOBS_RATE_LIMIT", default_value_t = 20)]
+    describe_jobs_rate_limit: u32,
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("OPENDTS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).init();
+}
+
+pub fn run(args: ServeArgs) -> Result<(), String> {
+    init_logging();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(serve(args))
+}
+
+async fn serve(args: ServeArgs) -> Result<(), String> {
+    let store = Arc::new(Store::open(&args.dir.data_dir).map_err(|e| e.to_string())?);
+    let engine = Engine::new(store.clone());
+    let resumed = engine.resume_all().map_err(|e| e.to_string())?;
+    let config = ApiConfig { describe_jobs_rate: args.describe_jobs_rate_limit };
+    let state = Arc::new(AppState::new(store, engine.clone(), &config));
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    tracing::info!(
+        listen = %args.listen,
+        data_dir = %args.dir.data_dir.display(),
+        resumed_jobs = resumed,
+        "OpenDTS is ready"
+    );
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| format!("server error: {e}"))?;
+    engine.shutdown();
+    tracing::info!("OpenDTS stopped");
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,85 @@
+//! Keeps one worker task per active job.
+
+use crate::{worker, BoxFuture, JobControl};
+use opendts_core::endpoint::Endpoint;
+use opendts_core::probe::ProbeReport;
+use opendts_core::status::JobStatus;
+use opendts_store::Store;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+use tokio::task::JoinHandle;
+
+/// The engine. Create it with [`Engine::new`] inside a Tokio runtime.
+pub struct Engine {
+    store: Arc<Store>,
+    workers: Mutex<HashMap<String, JoinHandle<()>>>,
+    me: Weak<Engine>,
+}
+
+impl Engine {
+    pub fn new(store: Arc<Store>) -> Arc<Engine> {
+        Arc::new_cyclic(|me| Engine { store, workers: Mutex::new(HashMap::new()), me: me.clone() })
+    }
+
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// Restarts the work of every job that was active when the server stopped.
+    pub fn resume_all(&self) -> Result<usize, opendts_store::StoreError> {
+        let active: Vec<&str> = JobStatus::ALL.iter().filter(|s| s.is_active()).map(|s| s.as_str()).collect();
+        let jobs = self.store.jobs_in_statuses(&active)?;
+        for job in &jobs {
+            tracing::info!(job_id = %job.job_id, status = %job.status, "resuming job after restart");
+            self.job_changed(&job.job_id);
+        }
+        Ok(jobs.len())
+    }
+
+    /// Cancels every worker (graceful shutdown). Stored statuses stay as they
+    /// are, so the work resumes at the next start.
+    pub fn shutdown(&self) {
+        let mut workers = self.workers.lock().unwrap_or_else(|p| p.into_inner());
+        for (_, handle) in workers.drain() {
+            handle.abort();
+        }
+    }
+
+    /// Called by a worker when it ends by itself.
+    pub(crate) fn worker_done(&self, job_id: &str) {
+        let mut workers = self.workers.lock().unwrap_or_else(|p| p.into_inner());
+        if workers.get(job_id).is_some_and(|h| h.is_finished()) {
+            workers.remove(job_id);
+        }
+    }
+}
+
+impl JobControl for Engine {
+    fn job_changed(&self, job_id: &str) {
+        let job = match self.store.get_job(None, job_id) {
+            Ok(job) => job,
+            Err(e) => {
+                tracing::error!(job_id, error = %e, "cannot read job");
+                return;
+            }
+        };
+        let mut workers = self.workers.lock().unwrap_or_else(|p| p.into_inner());
+        // Any running worker works for an older epoch: stop it first.
+        if let Some(handle) = workers.remove(job_id) {
+            handle.abort();
+        }
+        let (Some(job), Some(engine)) = (job, self.me.upgrade()) else { return };
+        if job.status.is_active() {
+            let id = job.job_id.clone();
+            let handle = tokio::spawn(async move {
+                worker::run(&engine, job).await;
+                engine.worker_done(&id);
+            });
+            workers.insert(job_id.to_string(), handle);
+        }
+    }
+
+    fn probe<'a>(&'a self, endpoint: &'a Endpoint) -> BoxFuture<'a, ProbeReport> {
+        Box::pin(crate::connectors::probe_endpoint(endpoint))
+    }
+}

@@ -1,0 +1,48 @@
+//! Table layout. Columns that queries filter or sort on are real columns;
+//! the rest of a job lives in a JSON document (`doc`) that never holds a secret.
+
+use rusqlite::Connection;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS access_keys (
+    id          TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    secret_enc  BLOB NOT NULL,
+    created_ms  INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    job_id        TEXT PRIMARY KEY,
+    instance_id   TEXT NOT NULL UNIQUE,
+    owner         TEXT NOT NULL,
+    region        TEXT NOT NULL,
+    job_type      TEXT NOT NULL,
+    status        TEXT NOT NULL,
+    name          TEXT NOT NULL,
+    create_ms     INTEGER NOT NULL,
+    finish_ms     INTEGER,
+    src_instance  TEXT NOT NULL DEFAULT '',
+    dest_instance TEXT NOT NULL DEFAULT '',
+    doc           TEXT NOT NULL,
+    src_password  BLOB,
+    dest_password BLOB
+);
+CREATE INDEX IF NOT EXISTS jobs_by_owner ON jobs(owner, region, job_type, create_ms);
+CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs(status);
+CREATE TABLE IF NOT EXISTS tags (
+    owner       TEXT NOT NULL,
+    instance_id TEXT NOT NULL,
+    tag_key     TEXT NOT NULL,
+    tag_value   TEXT NOT NULL,
+    PRIMARY KEY (instance_id, tag_key)
+);
+CREATE INDEX IF NOT EXISTS tags_by_owner ON tags(owner, tag_key, tag_value);
+";
+
+pub fn prepare(conn: &Connection) -> rusqlite::Result<()> {
+    // WAL lets the CLI write AccessKeys while the server reads; NORMAL sync is
+    // durable across process crashes (the WAL is fsynced at checkpoints).
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.execute_batch(SCHEMA)
+}
