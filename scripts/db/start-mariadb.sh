@@ -96,7 +96,8 @@ FLUSH PRIVILEGES;"
 sock_sql() { mariadb --no-defaults -S "$DIR/mysqld.sock" -uroot "$@"; }
 if ! printf '%s\n' "$SETUP" | sock_sql 2>/dev/null \
    && ! printf '%s\n' "$SETUP" | MYSQL_PWD="$ROOT_PW" sock_sql; then
-  echo "start-mariadb: could not set the root password (fresh=$FRESH)" >&2
+  echo "start-mariadb: could not log in over $DIR/mysqld.sock to set the root password (fresh=$FRESH);" \
+    "was $DIR/data created with another MARIADB_ROOT_PASSWORD? Stop the server and delete $DIR to start afresh." >&2
   exit 1
 fi
 

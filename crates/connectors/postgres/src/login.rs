@@ -70,13 +70,22 @@ pub fn classify(e: &tokio_postgres::Error) -> (FailureKind, String) {
         let kind = classify_sqlstate(db.code());
         return (kind, format!("{} {}: {}", db.severity(), db.code().code(), db.message()));
     }
-    let text = e.to_string();
+    // The top-level message is terse ("error communicating with the server"): add the causes.
+    let mut text = e.to_string();
+    let mut io_kind = None;
     let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
     while let Some(s) = source {
+        let part = s.to_string();
+        if !text.contains(&part) {
+            text = format!("{text}: {part}");
+        }
         if let Some(io) = s.downcast_ref::<std::io::Error>() {
-            return (crate::tcp::classify_io(io), text);
+            io_kind.get_or_insert(crate::tcp::classify_io(io));
         }
         source = s.source();
+    }
+    if let Some(kind) = io_kind {
+        return (kind, text);
     }
     // The server asked for a password and the endpoint has none.
     if text.contains("password missing") {
