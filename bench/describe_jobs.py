@@ -55,7 +55,7 @@ def main() -> None:
     server = subprocess.Popen(
         [args.bin, "serve", "--data-dir", data_dir, "--listen", f"127.0.0.1:{port}",
          "--describe-jobs-rate-limit", "1000000"],
-        stderr=subprocess.DEVNULL,
+        stderr=open(os.path.join(data_dir, "server.log"), "w"),
     )
     try:
         wait_for_port(port)
@@ -81,11 +81,18 @@ def main() -> None:
             lambda: {"JobType": "SYNC", "DtsInstanceId": ",".join(rng.sample(ids, 5))},
         ]
         latencies = []
+        by_shape = {}
         for _ in range(args.calls):
-            params = rng.choice(shapes)()
+            shape = rng.randrange(len(shapes))
+            params = shapes[shape]()
             t0 = time.perf_counter()
             client.call("DescribeDtsJobs", Region="cn-hangzhou", **params)
-            latencies.append((time.perf_counter() - t0) * 1000.0)
+            ms = (time.perf_counter() - t0) * 1000.0
+            latencies.append(ms)
+            by_shape.setdefault(shape, []).append(ms)
+        for shape, values in sorted(by_shape.items()):
+            values.sort()
+            print(f"  shape {shape}: p50 {percentile(values, 50):.2f} p99 {percentile(values, 99):.2f} ms")
         latencies.sort()
         print(f"DescribeDtsJobs over {args.jobs} jobs, {args.calls} calls (client-observed, ms):")
         print(f"  p50 {percentile(latencies, 50):.2f}  p90 {percentile(latencies, 90):.2f}  "

@@ -202,30 +202,38 @@ impl Store {
     }
 
     /// One page of a tenant's jobs.
+    ///
+    /// The page is found on the covering indexes first (job IDs only), then
+    /// only its documents are read: OFFSET never walks job documents.
     pub fn query_jobs(&self, q: &JobQuery) -> Result<JobPage, StoreError> {
-        let (where_sql, mut args) = where_clause(q);
+        let (where_sql, args) = where_clause(q);
         let conn = self.lock();
         let total: i64 = conn
             .prepare_cached(&format!("SELECT COUNT(*) FROM jobs WHERE {where_sql}"))?
             .query_row(params_from_iter(args.iter()), |r| r.get(0))?;
+        if q.limit == 0 || total == 0 {
+            return Ok(JobPage { total: total as u64, jobs: Vec::new() });
+        }
         let column = match q.order {
             JobOrder::CreateTime => "create_ms",
             JobOrder::FinishTime => "finish_ms",
         };
         let dir = if q.descending { "DESC" } else { "ASC" };
-        let sql = format!(
-            "SELECT doc, src_password, dest_password FROM jobs WHERE {where_sql}
-             ORDER BY {column} {dir}, job_id {dir} LIMIT ? OFFSET ?"
-        );
-        args.push(Value::Integer(q.limit.min(i64::MAX as u64) as i64));
-        args.push(Value::Integer(q.offset.min(i64::MAX as u64) as i64));
-        let mut stmt = conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(params_from_iter(args.iter()), |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, Option<Vec<u8>>>(1)?, r.get::<_, Option<Vec<u8>>>(2)?))
-        })?;
-        let mut jobs = Vec::new();
-        for row in rows {
-            let (doc, s, d) = row?;
+        let mut page_args = args;
+        page_args.push(Value::Integer(q.limit.min(i64::MAX as u64) as i64));
+        page_args.push(Value::Integer(q.offset.min(i64::MAX as u64) as i64));
+        let ids: Vec<String> = conn
+            .prepare_cached(&format!(
+                "SELECT job_id FROM jobs WHERE {where_sql} ORDER BY {column} {dir}, job_id {dir} LIMIT ? OFFSET ?"
+            ))?
+            .query_map(params_from_iter(page_args.iter()), |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        let mut stmt = conn.prepare_cached("SELECT doc, src_password, dest_password FROM jobs WHERE job_id = ?1")?;
+        let mut jobs = Vec::with_capacity(ids.len());
+        for id in &ids {
+            let (doc, s, d) = stmt.query_row([id], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, Option<Vec<u8>>>(1)?, r.get::<_, Option<Vec<u8>>>(2)?))
+            })?;
             jobs.push(self.read_job(&doc, s, d)?);
         }
         Ok(JobPage { total: total as u64, jobs })
@@ -234,14 +242,19 @@ impl Store {
 
 /// Builds the WHERE clause of a listing. Every value is a bound parameter.
 fn where_clause(q: &JobQuery) -> (String, Vec<Value>) {
-    let mut sql = vec!["owner = ?".to_string()];
+    // When the caller names jobs (by ID, instance or tag), those lookups are
+    // far more selective than the tenant columns. A unary `+` keeps SQLite from
+    // choosing the tenant index for them, whether or not statistics exist.
+    let selective = !q.job_ids.is_empty() || !q.instance_ids.is_empty() || !q.tags.is_empty();
+    let tenant = if selective { "+" } else { "" };
+    let mut sql = vec![format!("{tenant}owner = ?")];
     let mut args = vec![Value::Text(q.owner.clone())];
     if let Some(region) = &q.region {
-        sql.push("region = ?".into());
+        sql.push(format!("{tenant}region = ?"));
         args.push(Value::Text(region.clone()));
     }
     if let Some(t) = q.job_type {
-        sql.push("job_type = ?".into());
+        sql.push(format!("{tenant}job_type = ?"));
         args.push(Value::Text(job_type_key(t).into()));
     }
     let mut list = |column: &str, values: &[String]| {
@@ -271,7 +284,9 @@ fn where_clause(q: &JobQuery) -> (String, Vec<Value>) {
         args.push(Value::Text(any.clone()));
     }
     for (key, value) in &q.tags {
-        sql.push("EXISTS (SELECT 1 FROM tags t WHERE t.instance_id = jobs.instance_id AND t.tag_key = ? AND t.tag_value = ?)".into());
+        // Driven from the tags index: only tagged instances are looked at.
+        sql.push("instance_id IN (SELECT instance_id FROM tags WHERE owner = ? AND tag_key = ? AND tag_value = ?)".into());
+        args.push(Value::Text(q.owner.clone()));
         args.push(Value::Text(key.clone()));
         args.push(Value::Text(value.clone()));
     }
