@@ -126,12 +126,12 @@ def test_unsupported_engine_is_clear(sdk):
     try:
         r = sdk.call("DescribeConnectionStatus", p)
     except ApiError as e:
-        assert re.search(r"not supported|unsupported", e.text(), re.I), e
+        assert re.search(r"not support|unsupported", e.text(), re.I), e
         assert "oracle" in e.text().lower(), e
         return
     st = r["SourceConnectionStatus"]
     assert st["connectRes"] is False, st
-    assert re.search(r"not supported|unsupported", st.get("connectAdvice", ""), re.I), st
+    assert re.search(r"not support|unsupported", st.get("connectAdvice", ""), re.I), st
     assert "oracle" in st.get("connectAdvice", "").lower(), st
 
 

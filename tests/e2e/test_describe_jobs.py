@@ -212,3 +212,11 @@ def test_invalid_job_type_is_invalid_parameter(fleet):
         list_jobs(fleet.tenant.client("sdk-acs3"), JobType="BACKUP")
     assert ei.value.code == "InvalidParameter"
     assert "JobType" in ei.value.text()
+
+
+def test_without_db_list(fleet, fc):
+    named = next(j for j in fleet.jobs if j["name"] and j["type"] == "SYNC")
+    r = list_jobs(fc, JobType="SYNC", DtsJobId=named["JobId"])
+    assert r["DtsJobList"][0].get("DbObject"), "DbObject is listed by default"
+    r = list_jobs(fc, JobType="SYNC", DtsJobId=named["JobId"], WithoutDbList=True)
+    assert not r["DtsJobList"][0].get("DbObject"), "WithoutDbList=true leaves DbObject out"

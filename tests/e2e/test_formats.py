@@ -131,3 +131,18 @@ def test_region_id_defaults(raw):
     r = raw.request("DescribeDtsJobs", {"Region": REGION, "JobType": "SYNC"}, overrides={"RegionId": None})
     assert r.status == 200, r
     assert r.json().get("RequestId")
+
+
+def test_xml_arrays_repeat_without_wrapper(new_tenant):
+    """In XML, repeated elements appear without a wrapper: <DtsJobList> once per job (seed §2.5)."""
+    t = new_tenant("xml-arrays")
+    raw = t.raw
+    jobs = {create_instance(raw, "SYNC")["JobId"] for _ in range(2)}
+    root = raw.request("DescribeDtsJobs", {"Region": REGION, "JobType": "SYNC"}, fmt="XML").xml()
+    items = root.findall("DtsJobList")
+    assert {it.findtext("DtsJobId") for it in items} == jobs, [ET_dump(root)]
+
+
+def ET_dump(root):
+    import xml.etree.ElementTree as ET
+    return ET.tostring(root)[:1000]

@@ -361,3 +361,51 @@ def test_count_job_by_condition(new_tenant, mysql, mysql_db):
     old = t.client("sdk-old")
     r = old.call("CountJobByCondition", {"Region": REGION, "JobType": "SYNC"})
     assert int(r["TotalRecordCount"]) == 2
+
+
+def test_configure_by_instance_id(sdk, mysql, mysql_db):
+    """ConfigureDtsJob takes DtsJobId or DtsInstanceId (seed §4.2); with neither it is MissingParameter."""
+    ids = create_instance(sdk, "SYNC")
+    p = configure_params(ids["JobId"], mysql, mysql_db, name="by-instance")
+    del p["DtsJobId"]
+    p["DtsInstanceId"] = ids["InstanceId"]
+    r = sdk.call("ConfigureDtsJob", p)
+    assert r.get("DtsJobId") == ids["JobId"]
+    assert detail(sdk, ids["JobId"])["DtsJobName"] == "by-instance"
+
+    other = create_instance(sdk, "SYNC")["JobId"]
+    p = configure_params(other, mysql, mysql_db, name="by-nothing")
+    del p["DtsJobId"]
+    with pytest.raises(ApiError) as ei:
+        sdk.call("ConfigureDtsJob", p)
+    assert ei.value.code == "MissingParameter", ei.value
+    assert status(sdk, other) == "NotConfigured"
+
+
+def test_failed_job_can_be_started_again_but_not_reconfigured(sdk_v2, mysql, mysql_db):
+    c = sdk_v2
+    job = create_instance(c, "SYNC")["JobId"]
+    configure(c, job, mysql, mysql_db, name="restartable", data_sync=True)
+    c.call("StartDtsJob", {"DtsJobId": job})
+    first = wait_status(c, job, FAILED)
+    # Configure is for tasks that have not started; a failed one is refused and unchanged.
+    assert_refused(lambda: c.call("ConfigureDtsJob", configure_params(job, mysql, mysql_db, name="changed")))
+    d = detail(c, job)
+    assert d["Status"] == first["Status"] and d["DtsJobName"] == "restartable"
+    # Start preconditions for sync: NotStarted, Failed or Suspending (seed §7.4): the precheck runs again.
+    r = c.call("StartDtsJob", {"DtsJobId": job})
+    assert is_true(r.get("Success"))
+    again = wait_status(c, job, FAILED)
+    assert again["ErrorMessage"], again
+
+
+def test_finished_migration_cannot_be_restarted(old_sdk, mysql, mysql_db):
+    c = old_sdk
+    job = create_instance(c, "MIGRATION")["JobId"]
+    configure(c, job, mysql, mysql_db, job_type="MIGRATION", name="finished-migration")
+    c.call("StartDtsJob", {"DtsJobId": job})
+    wait_leaves(c, job, {"NotStarted", "Prechecking", "PreCheckPass"})
+    c.call("StopDtsJob", {"DtsJobId": job})
+    assert status(c, job) == "Finished"
+    assert_refused(lambda: c.call("StartDtsJob", {"DtsJobId": job}), mentions=["Finished", "restart"])
+    assert status(c, job) == "Finished"

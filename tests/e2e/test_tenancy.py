@@ -75,8 +75,14 @@ def test_foreign_instance_cannot_be_tagged_or_listed(two):
     with pytest.raises(ApiError):
         cb.call("UntagResources", {"RegionId": REGION, "ResourceType": RT, "ResourceId": [ja["InstanceId"]],
                                    "All": True})
-    r = cb.call("ListTagResources", {"RegionId": REGION, "ResourceType": RT, "ResourceId": [ja["InstanceId"]]})
-    assert not (r.get("TagResources") or {}).get("TagResource"), r
+    # Listing a foreign instance's tags: either an empty list or the same error as a missing instance.
+    try:
+        r = cb.call("ListTagResources", {"RegionId": REGION, "ResourceType": RT, "ResourceId": [ja["InstanceId"]]})
+        assert not (r.get("TagResources") or {}).get("TagResource"), r
+    except ApiError as e:
+        with pytest.raises(ApiError) as missing:
+            cb.call("ListTagResources", {"RegionId": REGION, "ResourceType": RT, "ResourceId": ["dtsnosuchinst0000"]})
+        assert (e.code, e.status) == (missing.value.code, missing.value.status), e
     r = cb.call("DescribeTagKeys", {"RegionId": REGION, "ResourceType": RT})
     assert "owner" not in (r.get("TagKeys") or []), r
     r = ca.call("ListTagResources", {"RegionId": REGION, "ResourceType": RT, "ResourceId": [ja["InstanceId"]]})
@@ -91,3 +97,20 @@ def test_mixed_batch_does_not_touch_the_foreign_job(two):
     except ApiError:
         pass
     assert status(ca, ja["JobId"]) == "NotStarted"
+
+
+@pytest.mark.parametrize("action, params", [
+    ("DescribePreCheckStatus", lambda j: {"DtsJobId": j, "JobCode": "01", "StructType": "before"}),
+    ("SummaryJobDetail", lambda j: {"DtsJobId": j, "JobCode": "02", "SynchronizationDirection": "Forward"}),
+    ("SuspendDtsJob", lambda j: {"DtsJobId": j}),
+    ("ConfigureDtsJob", None),
+], ids=lambda v: v if isinstance(v, str) else "")
+def test_foreign_job_is_invisible_to_other_actions(two, mysql, mysql_db, action, params):
+    from jobs import configure_params
+
+    a, b, ca, cb, ja, jb = two
+    p = params(ja["JobId"]) if params else configure_params(ja["JobId"], mysql, mysql_db, name="hijack")
+    with pytest.raises(ApiError):
+        cb.call(action, p)
+    d = detail(ca, ja["JobId"])
+    assert (d["Status"], d["DtsJobName"]) == ("NotStarted", "owned-by-a")

@@ -363,7 +363,6 @@ mod tests {
         assert_eq!(tagged.jobs[0].job_id, "j3");
         let like = store.query_jobs(&JobQuery { name_contains: Some("%".into()), ..base }).unwrap();
         assert_eq!(like.total, 0);
-        use crate::TagRow;
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
