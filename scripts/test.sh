@@ -25,7 +25,12 @@ REQ="$REPO/tests/e2e/requirements.txt"
 t0=$SECONDS
 step() { printf '\n==> [%4ss] %s\n' "$((SECONDS - t0))" "$*"; }
 
-# 1. Build and Rust tests.
+# 1. Test databases (the Rust integration tests use them too) (idempotent: a running server is left alone).
+step "MariaDB on 127.0.0.1:$MYSQL_PORT, PostgreSQL on 127.0.0.1:$PG_PORT"
+bash "$REPO/scripts/db/start-mariadb.sh" "$MYSQL_PORT"
+bash "$REPO/scripts/db/start-postgres.sh" "$PG_PORT"
+
+# 2. Build and Rust tests.
 if [[ "${OPENDTS_SKIP_BUILD:-0}" != 1 ]]; then
   step "cargo build --workspace --bins"
   cargo build --workspace --bins
@@ -36,11 +41,6 @@ if [[ "${OPENDTS_SKIP_CARGO_TEST:-0}" != 1 ]]; then
 fi
 export OPENDTS_BIN="${OPENDTS_BIN:-$REPO/target/debug/opendts}"
 [[ -x "$OPENDTS_BIN" ]] || { echo "test.sh: no binary at $OPENDTS_BIN" >&2; exit 1; }
-
-# 2. Test databases (idempotent: a running server is left alone).
-step "MariaDB on 127.0.0.1:$MYSQL_PORT, PostgreSQL on 127.0.0.1:$PG_PORT"
-bash "$REPO/scripts/db/start-mariadb.sh" "$MYSQL_PORT"
-bash "$REPO/scripts/db/start-postgres.sh" "$PG_PORT"
 
 # 3. Python venv with the pinned SDKs; reinstalled only when requirements.txt changed.
 step "Python venv at $VENV"

@@ -88,6 +88,11 @@ impl Params {
             .unwrap_or_default()
     }
 
+    /// Values of the parameters whose name satisfies `pick`.
+    pub fn values_where(&self, pick: impl Fn(&str) -> bool) -> Vec<&str> {
+        self.map.iter().filter(|(k, _)| pick(k)).map(|(_, v)| v.as_str()).collect()
+    }
+
     /// A flattened repeat list: `Prefix.1`, `Prefix.2`, ... (or `Prefix.1.Suffix`).
     /// Returns (index, value) in index order.
     pub fn repeat_list(&self, prefix: &str, suffix: Option<&str>) -> Vec<(u32, String)> {

@@ -172,7 +172,7 @@ async fn handle(
 
 /// Checks the signature, the timestamp and the nonce; returns the AccessKey ID.
 fn authenticate(state: &AppState, req: &SignedRequest<'_>, parsed: &Parsed) -> Result<String, ApiError> {
-    let claim = auth::extract_claim(req).map_err(auth_error)?;
+    let claim = auth::extract_claim(req).map_err(|e| auth_error(e, &parsed.params))?;
     if claim.security_token.is_some() {
         return Err(ApiError::new(
             403,
@@ -184,7 +184,7 @@ fn authenticate(state: &AppState, req: &SignedRequest<'_>, parsed: &Parsed) -> R
         .store
         .secret_of(&claim.access_key_id)?
         .ok_or_else(|| ApiError::new(404, "InvalidAccessKeyId.NotFound", "Specified access key is not found."))?;
-    auth::verify(req, &claim, secret.expose()).map_err(auth_error)?;
+    auth::verify(req, &claim, secret.expose()).map_err(|e| auth_error(e, &parsed.params))?;
 
     let now = timefmt::now_millis();
     let timestamp = claim.timestamp.as_deref().ok_or_else(|| ApiError::missing("Timestamp"))?;
@@ -208,14 +208,34 @@ fn authenticate(state: &AppState, req: &SignedRequest<'_>, parsed: &Parsed) -> R
     Ok(claim.access_key_id)
 }
 
-fn auth_error(e: AuthError) -> ApiError {
+fn auth_error(e: AuthError, params: &Params) -> ApiError {
     match e {
         AuthError::MissingParameter(name) => ApiError::missing(&name),
-        AuthError::SignatureDoesNotMatch { string_to_sign } => {
-            ApiError::new(400, "SignatureDoesNotMatch", auth::signature_mismatch_message(&string_to_sign))
-        }
+        AuthError::SignatureDoesNotMatch { string_to_sign } => ApiError::new(
+            400,
+            "SignatureDoesNotMatch",
+            auth::signature_mismatch_message(&mask_passwords(&string_to_sign, params)),
+        ),
         other => ApiError::new(400, &other.code(), other.to_string()),
     }
+}
+
+/// The server's string to sign echoes every parameter; database passwords
+/// must not come back in a response, so their values (as they appear in the
+/// string, encoded once or twice) are masked.
+fn mask_passwords(string_to_sign: &str, params: &Params) -> String {
+    let mut out = string_to_sign.to_string();
+    for value in params.values_where(|name| name.to_ascii_lowercase().ends_with("password")) {
+        if value.is_empty() {
+            continue;
+        }
+        let once = canonical::percent_encode(value.as_bytes());
+        let twice = canonical::percent_encode(once.as_bytes());
+        for form in [twice, once, value.to_string()] {
+            out = out.replace(&form, "******");
+        }
+    }
+    out
 }
 
 fn success_envelope(request_id: &str, fields: Map<String, Value>) -> Map<String, Value> {
@@ -250,6 +270,14 @@ fn error_envelope(request_id: &str, host_id: &str, e: &ApiError) -> Map<String, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn passwords_are_masked_in_the_string_to_sign() {
+        let params = Params::new([("SourceEndpointPassword".to_string(), "p@ss w*rd".to_string())]);
+        let sts = format!("GET&%2F&A%3D1%26SourceEndpointPassword%3D{}", canonical::percent_encode(canonical::percent_encode(b"p@ss w*rd").as_bytes()));
+        let masked = mask_passwords(&sts, &params);
+        assert_eq!(masked, "GET&%2F&A%3D1%26SourceEndpointPassword%3D******");
+    }
 
     #[test]
     fn request_ids_are_unique_and_uuid_shaped() {

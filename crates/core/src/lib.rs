@@ -4,6 +4,7 @@
 //! types the control plane validates requests into, the store persists and the
 //! engine acts upon.
 
+pub mod change;
 pub mod dblist;
 pub mod endpoint;
 pub mod ids;
@@ -11,6 +12,7 @@ pub mod job;
 pub mod param;
 pub mod probe;
 pub mod reserve;
+pub mod row;
 pub mod secret;
 pub mod status;
 pub mod timefmt;
