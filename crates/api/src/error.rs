@@ -97,3 +97,24 @@ impl From<StoreError> for ApiError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_failures_become_a_generic_internal_error() {
+        let e = ApiError::from(StoreError::Corrupt("expected value at line 1 column 7 in /secret/path".into()));
+        assert_eq!((e.http_status, e.code.as_str()), (500, "InternalError"));
+        assert_eq!(e.message, "The request processing has failed due to some unknown error.");
+        assert!(!e.message.contains("line 1"));
+    }
+
+    #[test]
+    fn invalid_parameter_keeps_the_seed_template() {
+        let e = ApiError::from(ParamError::new("DbList.shop.all", "Expected true or false."));
+        assert_eq!(e.err_message, "The Value of Input Parameter %s is not valid.");
+        assert_eq!(e.dynamic_message, "DbList.shop.all");
+        assert!(e.message.starts_with("The Value of Input Parameter DbList.shop.all is not valid."));
+    }
+}
