@@ -70,6 +70,18 @@ pub struct PrecheckState {
     pub finish_time_ms: Option<i64>,
 }
 
+/// Automatic retries after connection failures (`RetryState` in responses).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetryState {
+    pub retrying: bool,
+    pub count: u32,
+    pub error: String,
+    /// When the current run of failures began.
+    pub since_ms: i64,
+    /// The retry window (Reserve `maxRetryTime`), in seconds.
+    pub max_seconds: i64,
+}
+
 /// A DTS instance and its task.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Job {
@@ -121,6 +133,8 @@ pub struct Job {
     pub full_data: PhaseState,
     pub incremental: PhaseState,
     pub delay_ms: i64,
+    #[serde(default)]
+    pub retry: RetryState,
 }
 
 impl Job {
@@ -164,6 +178,7 @@ impl Job {
             full_data: PhaseState::default(),
             incremental: PhaseState::default(),
             delay_ms: 0,
+            retry: RetryState::default(),
         }
     }
 
@@ -178,6 +193,7 @@ impl Job {
         self.full_data = PhaseState::default();
         self.incremental = PhaseState::default();
         self.delay_ms = 0;
+        self.retry = RetryState::default();
         self.suspended_from = None;
     }
 

@@ -1,5 +1,6 @@
 //! Keeps one worker task per active job.
 
+use crate::pipeline::PipelineConfig;
 use crate::{worker, BoxFuture, JobControl};
 use opendts_core::endpoint::Endpoint;
 use opendts_core::probe::ProbeReport;
@@ -12,17 +13,31 @@ use tokio::task::JoinHandle;
 /// The engine. Create it with [`Engine::new`] inside a Tokio runtime.
 pub struct Engine {
     store: Arc<Store>,
+    config: PipelineConfig,
     workers: Mutex<HashMap<String, JoinHandle<()>>>,
     me: Weak<Engine>,
 }
 
 impl Engine {
     pub fn new(store: Arc<Store>) -> Arc<Engine> {
-        Arc::new_cyclic(|me| Engine { store, workers: Mutex::new(HashMap::new()), me: me.clone() })
+        Engine::with_config(store, PipelineConfig::default())
+    }
+
+    pub fn with_config(store: Arc<Store>, config: PipelineConfig) -> Arc<Engine> {
+        Arc::new_cyclic(|me| Engine { store, config, workers: Mutex::new(HashMap::new()), me: me.clone() })
     }
 
     pub fn store(&self) -> &Arc<Store> {
         &self.store
+    }
+
+    pub(crate) fn pipeline_config(&self) -> PipelineConfig {
+        self.config
+    }
+
+    /// A weak handle for background tasks that must not keep the engine alive.
+    pub(crate) fn handle(&self) -> Weak<Engine> {
+        self.me.clone()
     }
 
     /// Restarts the work of every job that was active when the server stopped.

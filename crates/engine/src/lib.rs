@@ -8,12 +8,14 @@
 
 mod connectors;
 mod engine;
+mod pipeline;
 mod precheck;
 mod worker;
 
 pub use connectors::{driver_test_name, probe_endpoint};
 pub use precheck::SKIPPABLE_PRECHECK_ITEMS;
 pub use engine::Engine;
+pub use pipeline::PipelineConfig;
 
 use opendts_core::endpoint::Endpoint;
 use opendts_core::probe::ProbeReport;

@@ -1,11 +1,9 @@
 //! The work of one job: precheck, then its data path.
 
 use crate::engine::Engine;
-use crate::precheck;
-use opendts_core::endpoint::EngineFamily;
+use crate::{pipeline, precheck};
 use opendts_core::job::Job;
-use opendts_core::status::{JobStatus, JobType};
-use opendts_core::timefmt::now_millis;
+use opendts_core::status::JobStatus;
 use opendts_store::StoreError;
 
 /// Why a write of the worker was not applied.
@@ -37,11 +35,11 @@ pub(crate) async fn run(engine: &Engine, job: Job) {
     let id = job.job_id.clone();
     let result = match job.status {
         JobStatus::Prechecking => match precheck::run(engine, &job).await {
-            Ok(true) => start_data_path(engine, &job),
+            Ok(true) => pipeline::run(engine, &job).await,
             Ok(false) => Ok(()),
             Err(e) => Err(e),
         },
-        _ => start_data_path(engine, &job),
+        _ => pipeline::run(engine, &job).await,
     };
     match result {
         Ok(()) | Err(Superseded::Stale) => {}
@@ -50,41 +48,3 @@ pub(crate) async fn run(engine: &Engine, job: Job) {
     }
 }
 
-fn family_name(f: Option<EngineFamily>) -> &'static str {
-    match f {
-        Some(EngineFamily::MySql) => "MySQL",
-        Some(EngineFamily::PostgreSql) => "PostgreSQL",
-        Some(EngineFamily::Unsupported) | None => "unsupported engine",
-    }
-}
-
-/// Moves the job into its running status and starts its data path. No data
-/// path is built yet for any engine pair: the job fails honestly, saying so.
-fn start_data_path(engine: &Engine, job: &Job) -> Result<(), Superseded> {
-    let src = job.source.as_ref().map(|e| e.family());
-    let dest = job.destination.as_ref().map(|e| e.family());
-    let what = match job.job_type {
-        JobType::Subscribe => format!("change tracking from {}", family_name(src)),
-        _ => format!("{} -> {}", family_name(src), family_name(dest)),
-    };
-    let message = format!(
-        "DTS-10001: the data path {what} is not supported by this OpenDTS version yet: \
-         connectivity checks and the precheck work, but schema migration, full data load and \
-         incremental sync are not implemented. Nothing was written to the destination."
-    );
-    tracing::warn!(job_id = %job.job_id, "{message}");
-    update(engine, &job.job_id, job.epoch, |j| {
-        j.status = JobStatus::failed_for(j.job_type);
-        j.error_message = message.clone();
-        j.finish_time_ms = Some(now_millis());
-        let phase = if j.migration_mode.structure_initialization {
-            &mut j.structure
-        } else if j.migration_mode.data_initialization {
-            &mut j.full_data
-        } else {
-            &mut j.incremental
-        };
-        phase.status = "Failed".into();
-        phase.error_message = message.clone();
-    })
-}

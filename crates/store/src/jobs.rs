@@ -170,16 +170,17 @@ impl Store {
     pub fn delete_job(&self, owner: Option<&str>, id: &str) -> Result<bool, StoreError> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
-        let instance: Option<String> = tx
+        let ids: Option<(String, String)> = tx
             .query_row(
-                "SELECT instance_id FROM jobs WHERE (job_id = ?1 OR instance_id = ?1) AND (?2 IS NULL OR owner = ?2)",
+                "SELECT instance_id, job_id FROM jobs WHERE (job_id = ?1 OR instance_id = ?1) AND (?2 IS NULL OR owner = ?2)",
                 params![id, owner],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?;
-        let Some(instance) = instance else { return Ok(false) };
+        let Some((instance, job_id)) = ids else { return Ok(false) };
         tx.execute("DELETE FROM jobs WHERE instance_id = ?1", [&instance])?;
         tx.execute("DELETE FROM tags WHERE instance_id = ?1", [&instance])?;
+        tx.execute("DELETE FROM job_state WHERE job_id = ?1", [&job_id])?;
         tx.commit()?;
         Ok(true)
     }

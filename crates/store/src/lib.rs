@@ -11,6 +11,7 @@
 mod access_keys;
 pub mod crypto;
 mod error;
+mod job_state;
 mod jobs;
 mod schema;
 mod tags;

@@ -33,6 +33,12 @@ CREATE INDEX IF NOT EXISTS jobs_by_created ON jobs(owner, region, job_type, crea
 CREATE INDEX IF NOT EXISTS jobs_by_finished ON jobs(owner, region, job_type, finish_ms, job_id);
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs(owner, region, job_type, status, create_ms, job_id);
 CREATE INDEX IF NOT EXISTS jobs_by_any_status ON jobs(status);
+CREATE TABLE IF NOT EXISTS job_state (
+    job_id      TEXT NOT NULL,
+    state_key   TEXT NOT NULL,
+    value       TEXT NOT NULL,
+    PRIMARY KEY (job_id, state_key)
+);
 CREATE TABLE IF NOT EXISTS tags (
     owner       TEXT NOT NULL,
     instance_id TEXT NOT NULL,

@@ -114,6 +114,8 @@ fn save(ctx: &Ctx<'_>, job_id: &str, configured: Job) -> Result<Fields, ApiError
         }
         Ok(auto_start)
     })?;
+    // A new configuration starts the data path from scratch.
+    ctx.state.store.clear_job_state(job_id)?;
     if started {
         ctx.notify(job_id);
     }

@@ -69,6 +69,9 @@ fn run(ctx: &Ctx<'_>, ids: &[String], action: Lifecycle) -> Result<Fields, ApiEr
             tracing::info!(job_id = %job.job_id, "job deleted");
         } else {
             ctx.state.store.modify_job(Some(&ctx.owner), &job.job_id, |j| apply(j, action))?;
+            if action == Lifecycle::Reset {
+                ctx.state.store.clear_job_state(&job.job_id)?;
+            }
             tracing::info!(job_id = %job.job_id, action = action.action_name(), "job changed");
         }
         ctx.notify(&job.job_id);

@@ -98,6 +98,20 @@ fn is_running(status: JobStatus) -> bool {
     matches!(status, JobStatus::Migrating | JobStatus::Initializing | JobStatus::Synchronizing | JobStatus::Normal)
 }
 
+fn retry_state(job: &Job) -> Value {
+    let r = &job.retry;
+    let spent = if r.retrying { ((opendts_core::timefmt::now_millis() - r.since_ms) / 1000).max(0) } else { 0 };
+    json!({
+        "Retrying": r.retrying,
+        "RetryCount": r.count,
+        "RetryTime": spent,
+        "MaxRetryTime": r.max_seconds,
+        "ErrMessage": r.error,
+        "RetryTarget": if r.error.contains("destination") { "destDB" } else { "srcDB" },
+        "JobId": job.job_id,
+    })
+}
+
 /// The fields both views share.
 fn common(job: &Job) -> Fields {
     let mut m = Map::new();
@@ -131,6 +145,7 @@ fn common(job: &Job) -> Fields {
     m.insert("DataSynchronizationStatus".into(), phase(&job.incremental, true));
     let performance = if is_running(job.status) { json!({"Rps": "0", "Flow": "0"}) } else { json!({}) };
     m.insert("Performance".into(), performance);
+    m.insert("RetryState".into(), retry_state(job));
     m.insert("DestinationEndpoint".into(), endpoint(job.destination.as_ref(), false));
     m.insert("SourceEndpoint".into(), endpoint(job.source.as_ref(), true));
     if job.job_type == JobType::Subscribe {

@@ -1,13 +1,20 @@
 //! MySQL family connector (MySQL 5.7/8.0, MariaDB): connectivity probes and
 //! privilege prechecks; later the binlog source and the row sink.
 
+pub mod cell;
+mod error;
 pub mod grants;
 pub mod login;
 mod privileges;
+pub mod schema;
+pub mod session;
+pub mod sink;
+pub mod snapshot;
 mod probe;
 pub mod tcp;
 
 pub use privileges::{check_privileges, evaluate as evaluate_grants, required as required_privileges};
+pub use error::MySqlError;
 pub use probe::probe;
 
 /// The `testName` of the driver login in DescribeConnectionStatus (`<Engine> JDBC Connect`).
