@@ -14,8 +14,9 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
 
 MYSQL_PORT="${OPENDTS_TEST_MYSQL_PORT:-33061}"
+MYSQL_TARGET_PORT="${OPENDTS_TEST_MYSQL_TARGET_PORT:-33062}"
 PG_PORT="${OPENDTS_TEST_PG_PORT:-54321}"
-export OPENDTS_TEST_MYSQL_PORT="$MYSQL_PORT" OPENDTS_TEST_PG_PORT="$PG_PORT"
+export OPENDTS_TEST_MYSQL_PORT="$MYSQL_PORT" OPENDTS_TEST_PG_PORT="$PG_PORT" OPENDTS_TEST_MYSQL_TARGET_PORT="$MYSQL_TARGET_PORT"
 export MARIADB_ROOT_PASSWORD="${MARIADB_ROOT_PASSWORD:-opendts-root}"
 export POSTGRES_PASSWORD="${POSTGRES_PASSWORD:-opendts-root}"
 VENV="${OPENDTS_VENV:-$REPO/.venv}"
@@ -28,6 +29,7 @@ step() { printf '\n==> [%4ss] %s\n' "$((SECONDS - t0))" "$*"; }
 # 1. Test databases (the Rust integration tests use them too) (idempotent: a running server is left alone).
 step "MariaDB on 127.0.0.1:$MYSQL_PORT, PostgreSQL on 127.0.0.1:$PG_PORT"
 bash "$REPO/scripts/db/start-mariadb.sh" "$MYSQL_PORT"
+MARIADB_SERVER_ID=2 bash "$REPO/scripts/db/start-mariadb.sh" "$MYSQL_TARGET_PORT"
 bash "$REPO/scripts/db/start-postgres.sh" "$PG_PORT"
 
 # 2. Build and Rust tests.

@@ -30,6 +30,8 @@ REPO = Path(__file__).resolve().parents[2]
 BIN = Path(os.environ.get("OPENDTS_BIN", REPO / "target" / "debug" / "opendts"))
 
 MYSQL_PORT = int(os.environ.get("OPENDTS_TEST_MYSQL_PORT", "33061"))
+# A second MariaDB server: the destination of data-path tests.
+MYSQL_TARGET_PORT = int(os.environ.get("OPENDTS_TEST_MYSQL_TARGET_PORT", "33062"))
 MYSQL_ROOT_PASSWORD = os.environ.get("MARIADB_ROOT_PASSWORD", "opendts-root")
 PG_PORT = int(os.environ.get("OPENDTS_TEST_PG_PORT", "54321"))
 PG_PASSWORD = os.environ.get("POSTGRES_PASSWORD", "opendts-root")
@@ -247,9 +249,9 @@ def _need_bin(name: str):
 
 
 def mysql_exec(sql: str, user: str = "root", password: str = MYSQL_ROOT_PASSWORD, db: Optional[str] = None,
-               check: bool = True) -> subprocess.CompletedProcess:
+               check: bool = True, port: int = MYSQL_PORT) -> subprocess.CompletedProcess:
     _need_bin("mariadb")
-    cmd = ["mariadb", "--no-defaults", "--protocol=tcp", "-h127.0.0.1", f"-P{MYSQL_PORT}", f"-u{user}",
+    cmd = ["mariadb", "--no-defaults", "--protocol=tcp", "-h127.0.0.1", f"-P{port}", f"-u{user}",
            "-N", "-B", "-e", sql]
     if db:
         cmd.append(db)
@@ -272,6 +274,14 @@ def mysql() -> MySql:
     if not port_open(MYSQL_PORT):
         pytest.skip(f"no MariaDB on 127.0.0.1:{MYSQL_PORT} (scripts/db/start-mariadb.sh {MYSQL_PORT})")
     return MySql("127.0.0.1", MYSQL_PORT, "root", MYSQL_ROOT_PASSWORD)
+
+
+@pytest.fixture(scope="session")
+def mysql_target() -> MySql:
+    """The destination MariaDB server of data-path tests."""
+    if not port_open(MYSQL_TARGET_PORT):
+        pytest.skip(f"no MariaDB on 127.0.0.1:{MYSQL_TARGET_PORT} (scripts/db/start-mariadb.sh {MYSQL_TARGET_PORT})")
+    return MySql("127.0.0.1", MYSQL_TARGET_PORT, "root", MYSQL_ROOT_PASSWORD)
 
 
 @pytest.fixture

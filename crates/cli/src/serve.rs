@@ -2,7 +2,7 @@
 
 use crate::DataDirArg;
 use opendts_api::{router, ApiConfig, AppState};
-use opendts_engine::Engine;
+use opendts_engine::{Engine, PipelineConfig};
 use opendts_store::Store;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,6 +17,15 @@ pub struct ServeArgs {
     /// DescribeDtsJobs calls allowed per second per AccessKey and region.
     #[arg(long, env = "OPENDTS_DESCRIBE_JOBS_RATE_LIMIT", default_value_t = 20)]
     describe_jobs_rate_limit: u32,
+    /// Chunks a full load copies at the same time.
+    #[arg(long, env = "OPENDTS_FULL_LOAD_WORKERS", default_value_t = PipelineConfig::default().full_load_workers)]
+    full_load_workers: usize,
+    /// Rows per full-load chunk (the unit of resume).
+    #[arg(long, env = "OPENDTS_CHUNK_ROWS", default_value_t = PipelineConfig::default().chunk_rows)]
+    chunk_rows: u64,
+    /// Rows per write statement.
+    #[arg(long, env = "OPENDTS_BATCH_ROWS", default_value_t = PipelineConfig::default().batch_rows)]
+    batch_rows: usize,
 }
 
 fn init_logging() {
@@ -37,7 +46,12 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
 
 async fn serve(args: ServeArgs) -> Result<(), String> {
     let store = Arc::new(Store::open(&args.dir.data_dir).map_err(|e| e.to_string())?);
-    let engine = Engine::new(store.clone());
+    let pipeline = PipelineConfig {
+        full_load_workers: args.full_load_workers.max(1),
+        chunk_rows: args.chunk_rows.max(1),
+        batch_rows: args.batch_rows.max(1),
+    };
+    let engine = Engine::with_config(store.clone(), pipeline);
     let resumed = engine.resume_all().map_err(|e| e.to_string())?;
     let config = ApiConfig { describe_jobs_rate: args.describe_jobs_rate_limit };
     let state = Arc::new(AppState::new(store, engine.clone(), &config));

@@ -123,7 +123,7 @@ async fn phases(engine: &Engine, job: &Job) -> Result<(), PipelineError> {
     if job.migration_mode.data_synchronization {
         return Err(PipelineError::Fatal(
             "DTS-10004: schema migration and full data load finished, but incremental synchronization \
-             (binlog replication) is not supported by this OpenDTS version yet. The destination holds the \
+             (MySQL binlog replication) is not supported by this OpenDTS version yet. The destination holds the \
              data as of the full load; changes made since then were not copied."
                 .into(),
         ));
