@@ -57,22 +57,68 @@ async fn wait_until(store: &Store, id: &str, done: impl Fn(&Job) -> bool) -> Job
     panic!("job {id} did not reach the expected state");
 }
 
+async fn sql(port: &str, statements: &str) {
+    use mysql_async::prelude::Queryable;
+    let password = std::env::var("OPENDTS_TEST_MYSQL_PASSWORD").unwrap_or_else(|_| "opendts-root".into());
+    let opts = mysql_async::OptsBuilder::default()
+        .ip_or_hostname("127.0.0.1")
+        .tcp_port(port.parse().unwrap())
+        .user(Some("root"))
+        .pass(Some(password))
+        .prefer_socket(false);
+    let mut conn = mysql_async::Conn::new(opts).await.unwrap();
+    conn.query_drop(statements).await.unwrap();
+    conn.disconnect().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn a_passing_precheck_ends_in_an_honest_failure_of_the_missing_data_path() {
+async fn a_passing_precheck_runs_schema_and_full_load_to_the_end() {
     let Some(port) = mysql_port() else { return };
+    let db = format!("eng_{}", std::process::id());
+    sql(&port, &format!(
+        "DROP DATABASE IF EXISTS {db}; DROP DATABASE IF EXISTS {db}_copy; CREATE DATABASE {db};
+         CREATE TABLE {db}.t (id INT PRIMARY KEY, v VARCHAR(10)); INSERT INTO {db}.t SELECT seq, 'v' FROM {db}.seq_1_to_250;"
+    ))
+    .await;
     let store = store("pass");
-    store.insert_job(&prechecking_job("pass1", &port, "")).unwrap();
+    let mut job = prechecking_job("pass1", &port, "");
+    job.job_type = JobType::Migration;
+    job.migration_mode.data_synchronization = false;
+    job.db_list = Some(format!(r#"{{"{db}":{{"name":"{db}_copy","all":true}}}}"#));
+    store.insert_job(&job).unwrap();
     let engine = Engine::new(store.clone());
     engine.job_changed("pass1");
-    let job = wait_until(&store, "pass1", |j| j.status == JobStatus::Failed).await;
+    let job = wait_until(&store, "pass1", |j| j.status == JobStatus::Finished || j.status.is_failed()).await;
+    assert_eq!(job.status, JobStatus::Finished, "{}", job.error_message);
     let states: Vec<(&str, &str)> = job.precheck.items.iter().map(|i| (i.item.as_str(), i.state.as_str())).collect();
     assert_eq!(
         states,
         [("CHECK_CONN_SRC", "Success"), ("CHECK_AUTH_SRC", "Success"), ("CHECK_CONN_DEST", "Success"), ("CHECK_AUTH_DEST", "Success")]
     );
-    assert_eq!(job.precheck.status, "Finished");
-    assert!(job.error_message.contains("MySQL -> MySQL"), "{}", job.error_message);
+    assert_eq!((job.structure.status.as_str(), job.structure.progress.as_str()), ("Finished", "1/1"));
+    assert_eq!((job.full_data.status.as_str(), job.full_data.progress.as_str()), ("Finished", "250"));
+    sql(&port, &format!("DROP DATABASE {db}; DROP DATABASE {db}_copy;")).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn incremental_sync_fails_honestly_after_the_full_load() {
+    let Some(port) = mysql_port() else { return };
+    let db = format!("inc_{}", std::process::id());
+    sql(&port, &format!(
+        "DROP DATABASE IF EXISTS {db}; DROP DATABASE IF EXISTS {db}_copy; CREATE DATABASE {db}; CREATE TABLE {db}.t (id INT PRIMARY KEY);"
+    ))
+    .await;
+    let store = store("inc");
+    let mut job = prechecking_job("inc1", &port, "");
+    job.db_list = Some(format!(r#"{{"{db}":{{"name":"{db}_copy","all":true}}}}"#));
+    store.insert_job(&job).unwrap();
+    let engine = Engine::new(store.clone());
+    engine.job_changed("inc1");
+    let job = wait_until(&store, "inc1", |j| j.status.is_failed()).await;
+    assert!(job.error_message.contains("incremental"), "{}", job.error_message);
     assert!(job.error_message.contains("not supported"), "{}", job.error_message);
+    assert_eq!(job.full_data.status, "Finished");
+    sql(&port, &format!("DROP DATABASE {db}; DROP DATABASE {db}_copy;")).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -135,5 +181,7 @@ async fn active_jobs_resume_after_a_restart() {
     store.insert_job(&prechecking_job("res1", &port, "")).unwrap();
     let engine = Engine::new(store.clone());
     assert_eq!(engine.resume_all().unwrap(), 1);
-    wait_until(&store, "res1", |j| j.status == JobStatus::Failed).await;
+    // No DbList: the precheck passes, then the data path refuses the job.
+    let job = wait_until(&store, "res1", |j| j.status == JobStatus::Failed).await;
+    assert!(job.error_message.contains("DbList"), "{}", job.error_message);
 }

@@ -1,6 +1,7 @@
 //! MySQL family connector (MySQL 5.7/8.0, MariaDB): connectivity probes and
 //! privilege prechecks; later the binlog source and the row sink.
 
+pub mod apply;
 pub mod cell;
 mod error;
 pub mod grants;
