@@ -221,7 +221,9 @@ def test_batch_actions(client, mysql, mysql_db):
     jobs = []
     for i in range(3):
         j = create_instance(client, "MIGRATION")["JobId"]
-        configure(client, j, mysql, mysql_db, job_type="MIGRATION", name=f"batch-{i}")
+        # With incremental sync the job keeps running (or fails while that phase is missing):
+        # either way it can still be stopped.
+        configure(client, j, mysql, mysql_db, job_type="MIGRATION", name=f"batch-{i}", data_sync=True)
         jobs.append(j)
     a, b, c = jobs
 
@@ -402,7 +404,7 @@ def test_failed_job_can_be_started_again_but_not_reconfigured(sdk_v2, mysql, mys
 def test_finished_migration_cannot_be_restarted(old_sdk, mysql, mysql_db):
     c = old_sdk
     job = create_instance(c, "MIGRATION")["JobId"]
-    configure(c, job, mysql, mysql_db, job_type="MIGRATION", name="finished-migration")
+    configure(c, job, mysql, mysql_db, job_type="MIGRATION", name="finished-migration", data_sync=True)
     c.call("StartDtsJob", {"DtsJobId": job})
     wait_leaves(c, job, {"NotStarted", "Prechecking", "PreCheckPass"})
     c.call("StopDtsJob", {"DtsJobId": job})

@@ -35,7 +35,7 @@ def test_restart_keeps_everything(server_factory, mysql, mysql_db):
               dest_password="wrong-password-x")
     c.call("StartDtsJob", {"DtsJobId": jobs["precheck_failed"]})
     jobs["finished"] = create_instance(c, "SYNC")["JobId"]
-    configure(c, jobs["finished"], mysql, mysql_db, name="restart-finished")
+    configure(c, jobs["finished"], mysql, mysql_db, name="restart-finished", data_sync=True)
     c.call("StartDtsJob", {"DtsJobId": jobs["finished"]})
     wait_leaves(c, jobs["finished"], {"NotStarted", "Prechecking", "PreCheckPass"})
     c.call("StopDtsJob", {"DtsJobId": jobs["finished"]})
