@@ -2,16 +2,19 @@
 //! order, each result written to the store as soon as it is known so that
 //! DescribePreCheckStatus shows progress.
 
-use crate::connectors::{check_privileges, probe_endpoint};
+use crate::connectors::{check_privileges, probe_endpoint, PROBE_TIMEOUT};
 use crate::engine::Engine;
 use crate::worker::{update, Superseded};
-use opendts_core::endpoint::Endpoint;
+use opendts_connector_mysql::precheck as mysql_precheck;
+use opendts_core::dblist::{DbList, DbListContext};
+use opendts_core::endpoint::{Endpoint, EngineFamily};
+use opendts_core::reserve::{Reserve, TargetTableMode};
 use opendts_core::job::{Job, PrecheckItem, PrecheckState};
 use opendts_core::probe::{EndpointRole, FailureKind, Outcome};
 use opendts_core::status::{JobStatus, JobType};
 use opendts_core::timefmt::now_millis;
 
-/// A precheck item this version runs: its name, order and whether SkipPreCheck may skip it.
+/// A precheck item of a job: its name, order and whether SkipPreCheck may skip it.
 struct ItemDef {
     name: &'static str,
     order: u32,
@@ -20,32 +23,52 @@ struct ItemDef {
     kind: CheckKind,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum CheckKind {
     Connect,
     Authorize,
+    /// An item of the source's data path (binlog settings, engines, versions...).
+    DataPath,
 }
 
-const ITEMS: &[ItemDef] = &[
+const CONNECTION_ITEMS: &[ItemDef] = &[
     ItemDef { name: "CHECK_CONN_SRC", order: 10, can_skip: false, role: EndpointRole::Source, kind: CheckKind::Connect },
     ItemDef { name: "CHECK_AUTH_SRC", order: 15, can_skip: false, role: EndpointRole::Source, kind: CheckKind::Authorize },
     ItemDef { name: "CHECK_CONN_DEST", order: 20, can_skip: false, role: EndpointRole::Destination, kind: CheckKind::Connect },
     ItemDef { name: "CHECK_AUTH_DEST", order: 25, can_skip: false, role: EndpointRole::Destination, kind: CheckKind::Authorize },
 ];
 
+/// The items that apply to a job, in order.
+fn plan(job: &Job) -> Vec<ItemDef> {
+    // A change-tracking task has no destination database.
+    let subscribe = job.job_type == JobType::Subscribe;
+    let mut items: Vec<ItemDef> = CONNECTION_ITEMS
+        .iter()
+        .filter(|d| !(subscribe && d.role == EndpointRole::Destination))
+        .map(|d| ItemDef { ..*d })
+        .collect();
+    if job.source.as_ref().map(|e| e.family()) == Some(EngineFamily::MySql) {
+        let mysql_dest = job.destination.as_ref().map(|e| e.family()) == Some(EngineFamily::MySql);
+        for spec in mysql_precheck::data_path_items(&job.migration_mode, mysql_dest && !subscribe) {
+            items.push(ItemDef {
+                name: spec.name,
+                order: spec.order,
+                can_skip: spec.can_skip,
+                role: EndpointRole::Source,
+                kind: CheckKind::DataPath,
+            });
+        }
+    }
+    items.sort_by_key(|d| d.order);
+    items
+}
+
 /// Names of the items that SkipPreCheck may skip (seed §6.4.7), whether or not this version runs them.
 pub const SKIPPABLE_PRECHECK_ITEMS: &[&str] = &["CHECK_SAME_OBJ", "CHECK_SAME_USER", "CHECK_SRC", "CHECK_TOPOLOGY", "CHECK_SERVER_ID"];
 
-fn applies(def: &ItemDef, job: &Job) -> bool {
-    // A change-tracking task has no destination database.
-    !(job.job_type == JobType::Subscribe && def.role == EndpointRole::Destination)
-}
-
 /// The items of a job's precheck, all `NotStarted`.
-pub fn planned_items(job: &Job) -> Vec<PrecheckItem> {
-    ITEMS
-        .iter()
-        .filter(|d| applies(d, job))
+fn planned_items(defs: &[ItemDef], job: &Job) -> Vec<PrecheckItem> {
+    defs.iter()
         .map(|d| PrecheckItem {
             item: d.name.into(),
             order_num: d.order,
@@ -72,6 +95,11 @@ async fn check(def: &ItemDef, job: &Job, connect_failed: bool) -> Outcome {
         return Outcome::fail(FailureKind::NotSupported, "The endpoint is not configured.");
     };
     match def.kind {
+        CheckKind::DataPath if connect_failed => Outcome::fail(
+            FailureKind::Other,
+            "Not checked: the connection to the source failed (see CHECK_CONN_SRC).",
+        ),
+        CheckKind::DataPath => data_path_check(def, job, ep).await,
         CheckKind::Connect => {
             let report = probe_endpoint(ep).await;
             match report.failure() {
@@ -87,10 +115,34 @@ async fn check(def: &ItemDef, job: &Job, connect_failed: bool) -> Outcome {
     }
 }
 
+async fn data_path_check(def: &ItemDef, job: &Job, source: &Endpoint) -> Outcome {
+    let db_list = match job.db_list.as_deref().map(|t| DbList::parse(t, DbListContext::Migration)) {
+        Some(Ok(list)) => list,
+        Some(Err(e)) => return Outcome::fail(FailureKind::Other, format!("The DbList is not valid: {e}")),
+        None => return Outcome::fail(FailureKind::Other, "The task has no DbList: configure the objects to copy."),
+    };
+    let target_table_mode = job
+        .reserve
+        .as_deref()
+        .and_then(|r| Reserve::parse(r).ok())
+        .and_then(|r| r.target_table_mode)
+        .unwrap_or(TargetTableMode::Block);
+    let input = mysql_precheck::PrecheckInput {
+        source,
+        destination: job.destination.as_ref(),
+        mode: &job.migration_mode,
+        db_list: &db_list,
+        target_table_mode,
+        timeout: PROBE_TIMEOUT,
+    };
+    mysql_precheck::run_item(def.name, &input).await
+}
+
 /// Runs the precheck. Returns whether it passed.
 pub(crate) async fn run(engine: &Engine, job: &Job) -> Result<bool, Superseded> {
     let start = now_millis();
-    let items = planned_items(job);
+    let defs = plan(job);
+    let items = planned_items(&defs, job);
     let total = items.len() as u32;
     update(engine, &job.job_id, job.epoch, |j| {
         let skipped = std::mem::take(&mut j.precheck.skipped);
@@ -106,7 +158,7 @@ pub(crate) async fn run(engine: &Engine, job: &Job) -> Result<bool, Superseded> 
 
     let mut failed_items = Vec::new();
     let mut connect_failed = [false, false];
-    for (index, def) in ITEMS.iter().filter(|d| applies(d, job)).enumerate() {
+    for (index, def) in defs.iter().enumerate() {
         let side = (def.role == EndpointRole::Destination) as usize;
         let began = now_millis();
         update(engine, &job.job_id, job.epoch, |j| {
@@ -116,16 +168,25 @@ pub(crate) async fn run(engine: &Engine, job: &Job) -> Result<bool, Superseded> 
             }
         })?;
         let outcome = check(def, job, connect_failed[side]).await;
+        // A failed item the user chose to skip is only a warning.
+        let skipped = def.can_skip && job.precheck.skipped.iter().any(|s| s == def.name);
         if !outcome.passed {
-            if matches!(def.kind, CheckKind::Connect) {
+            if def.kind == CheckKind::Connect {
                 connect_failed[side] = true;
             }
-            failed_items.push(def.name);
+            if !skipped {
+                failed_items.push(def.name);
+            }
         }
         let done = now_millis();
         update(engine, &job.job_id, job.epoch, |j| {
             if let Some(it) = j.precheck.items.get_mut(index) {
-                it.state = if outcome.passed { "Success" } else { "Failed" }.into();
+                it.state = match (outcome.passed, skipped) {
+                    (true, _) => "Success",
+                    (false, true) => "Warning",
+                    (false, false) => "Failed",
+                }
+                .into();
                 it.finish_time_ms = Some(done);
                 if !outcome.passed {
                     it.failed_reason = outcome.detail.clone();

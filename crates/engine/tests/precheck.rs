@@ -93,7 +93,17 @@ async fn a_passing_precheck_runs_schema_and_full_load_to_the_end() {
     let states: Vec<(&str, &str)> = job.precheck.items.iter().map(|i| (i.item.as_str(), i.state.as_str())).collect();
     assert_eq!(
         states,
-        [("CHECK_CONN_SRC", "Success"), ("CHECK_AUTH_SRC", "Success"), ("CHECK_CONN_DEST", "Success"), ("CHECK_AUTH_DEST", "Success")]
+        [
+            ("CHECK_CONN_SRC", "Success"),
+            ("CHECK_AUTH_SRC", "Success"),
+            ("CHECK_CONN_DEST", "Success"),
+            ("CHECK_AUTH_DEST", "Success"),
+            ("CHECK_ENGINE", "Success"),
+            ("CHECK_SRC", "Success"),
+            ("CHECK_SAME_OBJ", "Success"),
+            ("CHECK_SQL_MODE", "Success"),
+            ("CHECK_TOPOLOGY", "Success"),
+        ]
     );
     assert_eq!((job.structure.status.as_str(), job.structure.progress.as_str()), ("Finished", "1/1"));
     assert_eq!((job.full_data.status.as_str(), job.full_data.progress.as_str()), ("Finished", "250"));
@@ -181,7 +191,8 @@ async fn active_jobs_resume_after_a_restart() {
     store.insert_job(&prechecking_job("res1", &port, "")).unwrap();
     let engine = Engine::new(store.clone());
     assert_eq!(engine.resume_all().unwrap(), 1);
-    // No DbList: the precheck passes, then the data path refuses the job.
-    let job = wait_until(&store, "res1", |j| j.status == JobStatus::Failed).await;
-    assert!(job.error_message.contains("DbList"), "{}", job.error_message);
+    // No DbList: the precheck runs again and says what is missing.
+    let job = wait_until(&store, "res1", |j| j.status == JobStatus::PrecheckFailed).await;
+    let engine_item = job.precheck.items.iter().find(|i| i.item == "CHECK_ENGINE").unwrap();
+    assert!(engine_item.failed_reason.contains("DbList"), "{}", engine_item.failed_reason);
 }

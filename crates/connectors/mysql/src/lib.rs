@@ -2,10 +2,12 @@
 //! privilege prechecks; later the binlog source and the row sink.
 
 pub mod apply;
+pub mod binlog;
 pub mod cell;
 mod error;
 pub mod grants;
 pub mod login;
+pub mod precheck;
 mod privileges;
 pub mod schema;
 pub mod session;

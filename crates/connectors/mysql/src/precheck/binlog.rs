@@ -32,7 +32,7 @@ impl Vars {
             return Some(seconds);
         }
         let days = self.get("expire_logs_days").and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-        (days > 0.0).then(|| (days * 86_400.0) as u64)
+        (days > 0.0).then_some((days * 86_400.0) as u64)
     }
 }
 

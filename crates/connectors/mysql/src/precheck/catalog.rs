@@ -5,6 +5,7 @@
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
 use opendts_core::dblist::{DbList, DbSpec};
+use std::collections::{HashMap, HashSet};
 
 use super::sql::text;
 use super::{list_names, qualified, quote_ident};
@@ -130,6 +131,11 @@ const VISIBILITY: &str = "or the account cannot see it";
 /// System databases are never selected.
 pub fn resolve(db_list: &DbList, catalog: &SourceCatalog) -> Selection {
     let mut sel = Selection::default();
+    let mut by_db: HashMap<&str, Vec<&SourceObject>> = HashMap::new();
+    for o in &catalog.objects {
+        by_db.entry(o.db.as_str()).or_default().push(o);
+    }
+    let objects_of = |db: &str| by_db.get(db).map(Vec::as_slice).unwrap_or_default();
     let user_dbs: Vec<&SourceDatabase> = catalog.databases.iter().filter(|d| !is_system_database(&d.name)).collect();
     let governed_by = |spec: &DbSpec| -> Vec<&SourceDatabase> {
         user_dbs
@@ -138,7 +144,6 @@ pub fn resolve(db_list: &DbList, catalog: &SourceCatalog) -> Selection {
             .filter(|d| db_list.select_database(&d.name).is_some_and(|s| std::ptr::eq(s, spec)))
             .collect()
     };
-    let objects_of = |db: &str| catalog.objects.iter().filter(move |o| o.db == db);
 
     for spec in db_list.databases() {
         let name = spec.source.as_str();
@@ -165,7 +170,7 @@ pub fn resolve(db_list: &DbList, catalog: &SourceCatalog) -> Selection {
         }
         for table in &spec.tables {
             let tname = table.source.as_str();
-            let found = matched.iter().any(|d| objects_of(&d.name).any(|o| table.source.matches(&o.name)));
+            let found = matched.iter().any(|d| objects_of(&d.name).iter().any(|o| table.source.matches(&o.name)));
             if found {
                 continue;
             }
@@ -178,7 +183,7 @@ pub fn resolve(db_list: &DbList, catalog: &SourceCatalog) -> Selection {
                     quote_ident(name)
                 ));
             } else {
-                let hint = case_hint(tname, objects_of(name).map(|o| o.name.as_str()));
+                let hint = case_hint(tname, objects_of(name).iter().map(|o| o.name.as_str()));
                 sel.missing.push(format!("table {} does not exist ({VISIBILITY}){hint}", qualified(name, tname)));
             }
         }
@@ -197,16 +202,20 @@ pub fn resolve(db_list: &DbList, catalog: &SourceCatalog) -> Selection {
             sel.objects.push(SelectedObject { object: o.clone(), dest_db: s.dest_db, dest_name: s.dest_table });
         }
     }
-    for c in &catalog.columns {
-        if is_system_database(&c.db) {
-            continue;
-        }
-        let copied = db_list.select_table(&c.db, &c.table).is_some_and(|s| s.dest_column(&c.column).is_some());
-        let of_table = sel.objects.iter().any(|o| o.object.db == c.db && o.object.name == c.table && o.object.is_table());
-        if copied && of_table {
-            sel.columns.push(c.clone());
-        }
-    }
+    let selected_tables: HashSet<(&str, &str)> = sel
+        .objects
+        .iter()
+        .filter(|o| o.object.is_table())
+        .map(|o| (o.object.db.as_str(), o.object.name.as_str()))
+        .collect();
+    let columns: Vec<SourceColumn> = catalog
+        .columns
+        .iter()
+        .filter(|c| selected_tables.contains(&(c.db.as_str(), c.table.as_str())))
+        .filter(|c| db_list.select_table(&c.db, &c.table).is_some_and(|s| s.dest_column(&c.column).is_some()))
+        .cloned()
+        .collect();
+    sel.columns = columns;
 
     if sel.databases.is_empty() && sel.missing.is_empty() {
         let named: Vec<String> = db_list.databases().iter().map(|s| quote_ident(s.source.as_str())).collect();

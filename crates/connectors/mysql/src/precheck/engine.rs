@@ -87,7 +87,10 @@ pub fn judge_engines(sel: &Selection) -> Outcome {
     if !refused.is_empty() {
         let list: Vec<String> = refused
             .iter()
-            .map(|((engine, why), tables)| format!("{} use {engine}, which OpenDTS cannot copy: {why}", list_names(tables.iter(), 10)))
+            .map(|((engine, why), tables)| {
+                let verb = if tables.len() == 1 { "uses" } else { "use" };
+                format!("{} {verb} {engine}, which OpenDTS cannot copy: {why}", list_names(tables.iter(), 10))
+            })
             .collect();
         problems.push(format!("{}.", list.join("; ")));
         fixes.push(
@@ -147,7 +150,7 @@ mod tests {
         c.objects.push(table("shop", "remote2", "FEDERATED"));
         let o = judge_engines(&resolve(&list(r#"{"shop": {"all": true}}"#), &c));
         assert_eq!(o.failure, Some(FailureKind::Other), "{o:?}");
-        assert!(o.detail.contains("`shop`.`sink` use BLACKHOLE, which OpenDTS cannot copy: it stores no rows"), "{}", o.detail);
+        assert!(o.detail.contains("`shop`.`sink` uses BLACKHOLE, which OpenDTS cannot copy: it stores no rows"), "{}", o.detail);
         assert!(o.detail.contains("`shop`.`remote`, `shop`.`remote2` use FEDERATED"), "{}", o.detail);
         assert!(o.detail.contains("ENGINE=InnoDB"), "{}", o.detail);
         // Not selected: no matter.

@@ -137,7 +137,8 @@ pub fn judge_same_obj(
         ),
         TargetTableMode::Ignore => Outcome::pass(format!(
             "{checked}: {} already exist on the destination and will be written into as they are \
-             (Reserve targetTableMode \"2\"): {listed}. Make sure their columns and keys match the source.{merge_note}",
+             (Reserve targetTableMode \"2\"): {listed}. Make sure their columns and keys match the source: a value too \
+             long for a narrower column would be truncated.{merge_note}",
             found.len()
         )),
     }

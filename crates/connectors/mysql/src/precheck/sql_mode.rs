@@ -3,8 +3,10 @@
 //!
 //! # The rule
 //!
-//! OpenDTS's own sessions set their `sql_mode` explicitly, so neither
-//! server's global `sql_mode` changes the rows OpenDTS reads or writes:
+//! OpenDTS's own sessions set their `sql_mode` explicitly: every data-path
+//! connection, reader and writer alike, runs `SET sql_mode =
+//! 'NO_AUTO_VALUE_ON_ZERO'` ([`crate::session`]), so neither server's global
+//! `sql_mode` changes the rows OpenDTS reads or writes:
 //! strictness, `NO_ZERO_DATE`, `NO_AUTO_VALUE_ON_ZERO`, `ANSI_QUOTES`,
 //! `NO_BACKSLASH_ESCAPES` (values travel as parameters, identifiers in
 //! backticks) and the like are the session's business. What the global modes
@@ -41,10 +43,12 @@
 //! * Triggers, stored routines and events run with the `sql_mode` saved when
 //!   they were created, not the session's: a destination trigger on a target
 //!   table can still reject or alter rows OpenDTS writes.
-//! * OpenDTS's full-load reader must set its session mode too: a reader that
-//!   inherited `PAD_CHAR_TO_FULL_LENGTH` from the source would read padded
-//!   CHAR values while the binlog carries them unpadded. This item checks the
-//!   servers, not OpenDTS's sessions.
+//! * The session mode is not strict, so a value that does not fit a
+//!   destination column is clipped with a warning instead of being refused.
+//!   With tables created by OpenDTS the columns match the source; with
+//!   existing tables (Reserve `targetTableMode` `"2"`) narrower columns would
+//!   silently truncate, which is why CHECK_SAME_OBJ asks for the definitions
+//!   to be compared.
 //! * Only the global modes are compared; per-account `init_connect` settings
 //!   or applications that set their own session modes are not visible here.
 
