@@ -82,6 +82,15 @@ pub struct RetryState {
     pub max_seconds: i64,
 }
 
+/// Throughput of the incremental phase (`Performance` in responses).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Performance {
+    /// Row changes applied per second.
+    pub rps: f64,
+    /// Megabytes applied per second.
+    pub flow_mbps: f64,
+}
+
 /// A DTS instance and its task.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Job {
@@ -135,6 +144,8 @@ pub struct Job {
     pub delay_ms: i64,
     #[serde(default)]
     pub retry: RetryState,
+    #[serde(default)]
+    pub performance: Performance,
 }
 
 impl Job {
@@ -179,6 +190,7 @@ impl Job {
             incremental: PhaseState::default(),
             delay_ms: 0,
             retry: RetryState::default(),
+            performance: Performance::default(),
         }
     }
 
@@ -194,6 +206,7 @@ impl Job {
         self.incremental = PhaseState::default();
         self.delay_ms = 0;
         self.retry = RetryState::default();
+        self.performance = Performance::default();
         self.suspended_from = None;
     }
 

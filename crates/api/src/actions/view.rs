@@ -143,7 +143,11 @@ fn common(job: &Job) -> Fields {
     m.insert("StructureInitializationStatus".into(), phase(&job.structure, false));
     m.insert("DataInitializationStatus".into(), phase(&job.full_data, false));
     m.insert("DataSynchronizationStatus".into(), phase(&job.incremental, true));
-    let performance = if is_running(job.status) { json!({"Rps": "0", "Flow": "0"}) } else { json!({}) };
+    let performance = if is_running(job.status) {
+        json!({"Rps": format!("{:.0}", job.performance.rps), "Flow": format!("{:.2}", job.performance.flow_mbps)})
+    } else {
+        json!({})
+    };
     m.insert("Performance".into(), performance);
     m.insert("RetryState".into(), retry_state(job));
     m.insert("DestinationEndpoint".into(), endpoint(job.destination.as_ref(), false));

@@ -23,6 +23,8 @@ use std::sync::Arc;
 /// What the destination table looks like (cached; dropped on DDL).
 #[derive(Debug)]
 struct DestTable {
+    /// Every column of the destination table.
+    columns: HashSet<String>,
     generated: HashSet<String>,
     /// Primary key, else a unique key on NOT NULL columns; empty when none.
     key: Vec<String>,
@@ -38,6 +40,11 @@ enum Op {
     /// Delete one row of a keyless table, matching every column.
     DeleteExact { table: TableId, columns: Vec<String>, row: Vec<Cell> },
 }
+
+/// Errors meaning a DDL statement's effect is already there: table exists
+/// (1050), unknown table (1051), duplicate column (1060) or key (1061), cannot
+/// drop a missing column or key (1091), table does not exist (1146).
+const ALREADY_APPLIED: &[u16] = &[1050, 1051, 1060, 1061, 1091, 1146];
 
 /// Statistics of one applied batch.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -121,6 +128,7 @@ impl ChangeApplier {
         if cols.is_empty() {
             return Err(MySqlError::other(format!("apply changes to {table}"), "the destination table does not exist"));
         }
+        let columns = cols.iter().map(|(name, _)| String::from_utf8_lossy(name).into_owned()).collect();
         let generated = cols
             .into_iter()
             .filter(|(_, extra)| {
@@ -153,7 +161,7 @@ impl ChangeApplier {
             }
         }
         let key = indexes.into_iter().find(|(_, _, ok)| *ok).map(|(_, cols, _)| cols).unwrap_or_default();
-        let t = Arc::new(DestTable { generated, key });
+        let t = Arc::new(DestTable { columns, generated, key });
         self.tables.insert(table.clone(), t.clone());
         Ok(t)
     }
@@ -180,7 +188,9 @@ impl ChangeApplier {
                 .iter()
                 .enumerate()
                 .filter_map(|(i, c)| sel.dest_column(c).map(|d| (i, d.to_string())))
-                .filter(|(_, d)| !info.generated.contains(d))
+                // A column the destination does not have (dropped by a DDL
+                // replayed ahead of this older row event) cannot be written.
+                .filter(|(_, d)| info.columns.contains(d) && !info.generated.contains(d))
                 .collect();
             let pick = |row: &[Cell]| copied.iter().map(|(i, _)| row.get(*i).cloned().unwrap_or(Cell::Null)).collect::<Vec<_>>();
             let dest_columns: Vec<String> = copied.iter().map(|(_, d)| d.clone()).collect();
@@ -269,7 +279,15 @@ impl ChangeApplier {
                     .await
                     .context(|| format!("switch to {dest_schema}"))?;
             }
-            self.conn.query_drop(sql.as_str()).await.context(|| format!("apply DDL: {sql}"))?;
+            match self.conn.query_drop(sql.as_str()).await.context(|| format!("apply DDL: {sql}")) {
+                Ok(()) => {}
+                // The destination is already in the state the statement leads
+                // to: a DDL replayed from before the end of the full load.
+                Err(MySqlError::Server { code, message, .. }) if ALREADY_APPLIED.contains(&code) => {
+                    tracing::warn!(statement = %sql, code, %message, "DDL already in effect on the destination; skipped");
+                }
+                Err(e) => return Err(e),
+            }
             self.tables.clear();
         }
         let job_key = self.job_key.clone();

@@ -1,11 +1,12 @@
 //! The data path of a job: structure → full data → incremental, each phase
 //! reading from a source connector and writing through a sink connector.
 //!
-//! Supported so far: MySQL family → MySQL family, schema migration and full
-//! data load. Every other pair, and the incremental phase, fail honestly with
-//! an ErrorMessage that says what is missing.
+//! Supported so far: MySQL family → MySQL family (schema migration, full data
+//! load, binlog incremental sync). Every other pair fails honestly with an
+//! ErrorMessage that says what is missing.
 
 mod full_load;
+mod incremental;
 mod progress;
 mod retry;
 mod structure;
@@ -114,6 +115,9 @@ async fn phases(engine: &Engine, job: &Job) -> Result<(), PipelineError> {
         .map_err(|e| PipelineError::Fatal(format!("DTS-10002: the stored DbList is not valid: {e}")))?;
     let (source, destination) = endpoints(job)?;
     let config = engine.pipeline_config();
+    if job.migration_mode.data_synchronization {
+        incremental::remember_start(engine, job, source).await?;
+    }
     if job.migration_mode.structure_initialization {
         structure::run(engine, job, &db_list, source, destination).await?;
     }
@@ -121,12 +125,8 @@ async fn phases(engine: &Engine, job: &Job) -> Result<(), PipelineError> {
         full_load::run(engine, job, &db_list, source, destination, &config).await?;
     }
     if job.migration_mode.data_synchronization {
-        return Err(PipelineError::Fatal(
-            "DTS-10004: schema migration and full data load finished, but incremental synchronization \
-             (MySQL binlog replication) is not supported by this OpenDTS version yet. The destination holds the \
-             data as of the full load; changes made since then were not copied."
-                .into(),
-        ));
+        // Runs until the user suspends, stops or deletes the task.
+        return incremental::run(engine, job, &db_list, source, destination).await;
     }
     update(engine, &job.job_id, job.epoch, |j| {
         j.status = JobStatus::Finished;

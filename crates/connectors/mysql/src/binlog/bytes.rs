@@ -32,10 +32,6 @@ impl<'a> Reader<'a> {
         Reader { buf, pos: 0 }
     }
 
-    pub fn position(&self) -> usize {
-        self.pos
-    }
-
     pub fn remaining(&self) -> usize {
         self.buf.len() - self.pos
     }
@@ -148,7 +144,7 @@ mod tests {
         assert_eq!(be(&[1, 2, 3]), 0x010203);
         assert_eq!(le(&[1, 2, 3]), 0x030201);
         assert!(bit(&[0b10], 1) && !bit(&[0b10], 0) && !bit(&[0b10], 9));
-        let mut r = Reader::new(&[0xFD, 1, 0, 0, 7]);
+        let mut r = Reader::new(&[0xFD, 5, 0, 0, 7]);
         assert!(r.packed_len().is_err());
     }
 }

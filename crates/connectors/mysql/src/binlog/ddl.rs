@@ -487,7 +487,7 @@ mod tests {
         assert_eq!(c("create table if not exists `x`.`y` (id int)"), ddl(k, &[("x", "y")]));
         assert_eq!(c("CREATE TABLE IF NOT EXISTS x.y LIKE a.b"), ddl(k, &[("x", "y")]));
         assert_eq!(c("CREATE OR REPLACE TABLE `we``ird` (a int)"), ddl(k, &[("db", "we`ird")]));
-        assert_eq!(c("CREATE /*!32312 IF NOT EXISTS*/ TABLE `t1` (a int)"), ddl(k, &[("db", "t1")]));
+        assert_eq!(c("CREATE TABLE /*!32312 IF NOT EXISTS*/ `t1` (a int)"), ddl(k, &[("db", "t1")]));
         assert_eq!(c("/*!40101 SET x=1*/"), ddl(DdlKind::Other, &[]));
         assert_eq!(c("CREATE /* comment */ TABLE -- c\n `a b` (x int)"), ddl(k, &[("db", "a b")]));
         assert_eq!(c("CREATE\tTABLE\n#c\nt2 SELECT 1"), ddl(k, &[("db", "t2")]));

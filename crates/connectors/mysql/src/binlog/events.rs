@@ -4,7 +4,6 @@
 use super::bytes::{DResult, DecodeError, Reader};
 
 pub const QUERY: u8 = 2;
-pub const STOP: u8 = 3;
 pub const ROTATE: u8 = 4;
 pub const FORMAT_DESCRIPTION: u8 = 15;
 pub const XID: u8 = 16;
@@ -28,8 +27,8 @@ pub const GTID_TAGGED: u8 = 42;
 // MariaDB
 pub const MARIADB_GTID: u8 = 162;
 pub const MARIADB_GTID_LIST: u8 = 163;
+/// MariaDB's compressed events: QUERY_COMPRESSED (165) .. DELETE_ROWS_COMPRESSED_EVENT (171).
 pub const MARIADB_QUERY_COMPRESSED: u8 = 165;
-pub const MARIADB_WRITE_ROWS_COMPRESSED_V1: u8 = 166;
 pub const MARIADB_DELETE_ROWS_COMPRESSED: u8 = 171;
 
 /// Header flag of events the server made up for the stream (fake ROTATE ...).

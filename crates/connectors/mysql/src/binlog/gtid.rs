@@ -22,8 +22,6 @@ use std::fmt::Write as _;
 
 pub const FL_STANDALONE: u8 = 1;
 pub const FL_GROUP_COMMIT_ID: u8 = 2;
-pub const FL_PREPARED_XA: u8 = 64;
-pub const FL_COMPLETED_XA: u8 = 128;
 
 /// A MariaDB GTID event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -90,6 +90,7 @@ enum Group {
 /// A binlog reader; see the module documentation.
 pub struct BinlogSource {
     ep: Endpoint,
+    connection_id: u32,
     stream: BinlogStream,
     /// An event read by `connect` (to surface a bad start position early).
     first: Option<Event>,
@@ -154,6 +155,7 @@ impl BinlogSource {
             }
             _ => None,
         };
+        let connection_id = conn.id();
         let request = BinlogStreamRequest::new(cfg.server_id).with_filename(file.as_bytes()).with_pos(*pos);
         let mut stream =
             meta::timed(&ep, meta::QUERY_TIMEOUT, "requesting the binlog", conn.get_binlog_stream(request)).await?;
@@ -162,6 +164,7 @@ impl BinlogSource {
         tracing::debug!(file = %file, pos, server_id = cfg.server_id, mariadb, "binlog stream opened");
         Ok(BinlogSource {
             ep: ep.clone(),
+            connection_id,
             stream,
             first: Some(first),
             mysql: !mariadb,
@@ -199,6 +202,11 @@ impl BinlogSource {
     /// The position after the last transaction or statement returned (or the start).
     pub fn position(&self) -> SourcePosition {
         self.position_at(self.committed_pos)
+    }
+
+    /// The server's id of the replication connection (its `Binlog Dump` thread in SHOW PROCESSLIST).
+    pub fn connection_id(&self) -> u32 {
+        self.connection_id
     }
 
     /// Closes the replication connection and the metadata connection.

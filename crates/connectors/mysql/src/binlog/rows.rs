@@ -15,7 +15,8 @@ use opendts_core::change::{RowChange, RowOp};
 use opendts_core::row::Cell;
 
 /// Flag of the last rows event of a statement.
-pub const STMT_END_F: u16 = 1;
+#[cfg(test)]
+const STMT_END_F: u16 = 1;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RowsEvent<'a> {
@@ -50,7 +51,11 @@ pub fn parse_header(body: &[u8], id_len: usize, v2: bool, update: bool) -> DResu
     } else {
         &[]
     };
-    let ncols = r.packed_len()?;
+    let ncols = r.packed()?;
+    if ncols > 65_535 {
+        return Err(DecodeError(format!("implausible column count {ncols}")));
+    }
+    let ncols = ncols as usize;
     let width = ncols.div_ceil(8);
     let present = r.take(width)?;
     let present_after = if update { Some(r.take(width)?) } else { None };

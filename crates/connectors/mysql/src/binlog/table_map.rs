@@ -511,7 +511,7 @@ mod tests {
     #[test]
     fn truncated_is_an_error() {
         let b = body(true);
-        for cut in [3, 10, 20, 30] {
+        for cut in [3, 10, 20, 28, 32] {
             assert!(parse(&b[..cut], 6).is_err(), "cut {cut}");
         }
     }
