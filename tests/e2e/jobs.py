@@ -13,10 +13,9 @@ SETTLED = {"NotConfigured", "NotStarted", "PrecheckFailed", "Failed", "Migration
            "Finished", "Suspending", "Synchronizing", "Migrating", "Normal", "Abnormal"}
 FAILED = {"Failed", "MigrationFailed", "InitializeFailed"}
 
-# This issue builds the control plane, not the MySQL->MySQL data path: after a passed precheck the job
-# must fail honestly with an ErrorMessage naming the unsupported path. When the data path exists,
-# change EXPECT_DATA_PATH_UNSUPPORTED to False and the lifecycle test expects a running job instead.
-EXPECT_DATA_PATH_UNSUPPORTED = True
+# The MySQL->MySQL data path exists: after a passed precheck a SYNC job runs (Initializing, then
+# Synchronizing). Paths that are not built yet (e.g. PostgreSQL) fail with UNSUPPORTED_PATH_RE.
+EXPECT_DATA_PATH_UNSUPPORTED = False
 UNSUPPORTED_PATH_RE = re.compile(r"not (yet )?(supported|implemented)|unsupported", re.I)
 
 CONN_AUTH_ITEMS = ["CHECK_CONN_SRC", "CHECK_AUTH_SRC", "CHECK_CONN_DEST", "CHECK_AUTH_DEST"]

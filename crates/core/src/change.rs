@@ -14,6 +14,26 @@ pub enum SourcePosition {
     Lsn(u64),
 }
 
+impl SourcePosition {
+    /// Whether this position is at or before `other` in the same log, or
+    /// `None` when the two cannot be compared (different kinds, or binlog
+    /// files whose names do not end in a sequence number).
+    pub fn at_or_before(&self, other: &SourcePosition) -> Option<bool> {
+        match (self, other) {
+            (SourcePosition::Binlog { file: f1, pos: p1, .. }, SourcePosition::Binlog { file: f2, pos: p2, .. }) => {
+                Some((binlog_sequence(f1)?, *p1) <= (binlog_sequence(f2)?, *p2))
+            }
+            (SourcePosition::Lsn(a), SourcePosition::Lsn(b)) => Some(a <= b),
+            _ => None,
+        }
+    }
+}
+
+/// The sequence number of a binlog file name (`mysql-bin.000012` → 12).
+fn binlog_sequence(file: &str) -> Option<u64> {
+    file.rsplit('.').next()?.parse().ok()
+}
+
 /// The kind of a row change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RowOp {
@@ -67,4 +87,22 @@ pub enum ChangeEvent {
     /// Nothing happened but the log moved (rotation, heartbeat, filtered events):
     /// lets the checkpoint and the delay advance on an idle source.
     Heartbeat { position: SourcePosition, timestamp: u32 },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(file: &str, pos: u64) -> SourcePosition {
+        SourcePosition::Binlog { file: file.into(), pos, gtid: None }
+    }
+
+    #[test]
+    fn binlog_positions_order_by_file_then_offset() {
+        assert_eq!(at("bin.000002", 4).at_or_before(&at("bin.000010", 4)), Some(true));
+        assert_eq!(at("bin.000010", 500).at_or_before(&at("bin.000010", 400)), Some(false));
+        assert_eq!(at("bin.000010", 400).at_or_before(&at("bin.000010", 400)), Some(true));
+        assert_eq!(at("weird", 1).at_or_before(&at("bin.000001", 1)), None);
+        assert_eq!(SourcePosition::Lsn(1).at_or_before(&at("bin.000001", 1)), None);
+    }
 }

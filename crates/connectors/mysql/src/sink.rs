@@ -11,6 +11,7 @@ use crate::error::{Context, MySqlError};
 use crate::session::quote_ident;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Params, TxOpts, Value};
+use opendts_core::change::SourcePosition;
 use opendts_core::row::{Cell, TableId};
 use std::collections::HashSet;
 
@@ -28,6 +29,7 @@ pub async fn prepare_meta(conn: &mut Conn) -> Result<(), MySqlError> {
         "CREATE TABLE IF NOT EXISTS {META_SCHEMA}.full_load_chunks (
             job_id VARCHAR(64) NOT NULL, table_name VARCHAR(600) NOT NULL, chunk INT UNSIGNED NOT NULL,
             row_count BIGINT UNSIGNED NOT NULL, done_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+            snapshot_position TEXT NULL,
             PRIMARY KEY (job_id, table_name, chunk)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
     ))
     .await
@@ -63,11 +65,26 @@ pub async fn done_rows(conn: &mut Conn, job_id: &str) -> Result<u64, MySqlError>
     Ok(n.flatten().unwrap_or(0))
 }
 
-/// Forgets the checkpoints of a job (a reset or reconfigured job starts over).
-pub async fn forget_job(conn: &mut Conn, job_id: &str) -> Result<(), MySqlError> {
-    conn.exec_drop(format!("DELETE FROM {META_SCHEMA}.full_load_chunks WHERE job_id = ?"), (job_id,))
+/// Destination tables whose rows were read at a known source position, and
+/// that position: changes at or before it are already in the destination.
+pub async fn snapshot_positions(conn: &mut Conn, job_id: &str) -> Result<Vec<(TableId, SourcePosition)>, MySqlError> {
+    let rows: Vec<(String, String)> = conn
+        .exec(
+            format!(
+                "SELECT table_name, snapshot_position FROM {META_SCHEMA}.full_load_chunks
+                 WHERE job_id = ? AND snapshot_position IS NOT NULL"
+            ),
+            (job_id,),
+        )
         .await
-        .context(|| "forget the full-load checkpoints".into())
+        .context(|| "read the snapshot positions".into())?;
+    let mut out = Vec::new();
+    for (table, position) in rows {
+        let Some((schema, name)) = table.split_once('.') else { continue };
+        let position = serde_json::from_str(&position).map_err(|e| MySqlError::other("read the snapshot positions", e.to_string()))?;
+        out.push((TableId::new(schema, name), position));
+    }
+    Ok(out)
 }
 
 /// Runs a DDL statement (CREATE DATABASE / TABLE / VIEW).
@@ -110,12 +127,21 @@ impl<'c> ChunkWriter<'c> {
     }
 
     /// Records the chunk as done and commits rows and record together.
-    pub async fn commit(mut self, job_id: &str, chunk: u32) -> Result<u64, MySqlError> {
+    /// `snapshot` is the source position the chunk's rows were read at, when
+    /// known (tables without a key): the incremental phase skips older changes.
+    pub async fn commit(mut self, job_id: &str, chunk: u32, snapshot: Option<&SourcePosition>) -> Result<u64, MySqlError> {
         let table = self.table.clone();
+        let position = snapshot
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| MySqlError::other("record a chunk", e.to_string()))?;
         self.tx
             .exec_drop(
-                format!("INSERT INTO {META_SCHEMA}.full_load_chunks (job_id, table_name, chunk, row_count) VALUES (?, ?, ?, ?)"),
-                (job_id, table_key(&table), chunk, self.rows),
+                format!(
+                    "INSERT INTO {META_SCHEMA}.full_load_chunks (job_id, table_name, chunk, row_count, snapshot_position)
+                     VALUES (?, ?, ?, ?, ?)"
+                ),
+                (job_id, table_key(&table), chunk, self.rows, position),
             )
             .await
             .context(|| format!("checkpoint chunk {chunk} of {table}"))?;

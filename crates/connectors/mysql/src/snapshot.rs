@@ -6,6 +6,7 @@ use crate::schema::TableMapping;
 use crate::session::quote_ident;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Params, Value};
+use opendts_core::change::SourcePosition;
 use opendts_core::row::Cell;
 use serde::{Deserialize, Serialize};
 
@@ -158,6 +159,49 @@ where
         }
     }
     Ok(total)
+}
+
+/// Starts a consistent snapshot on `conn` and returns the binlog position it
+/// corresponds to, so that the incremental phase can skip exactly the changes
+/// the snapshot already contains. Used for tables without a key, where
+/// replaying a change twice would duplicate a row.
+///
+/// MariaDB reports the position of its snapshot (`binlog_snapshot_file/position`)
+/// without any lock. MySQL has no such report: the table is briefly locked
+/// for reading so that no transaction touching it commits between reading the
+/// position and starting the snapshot.
+pub async fn begin_consistent_read(conn: &mut Conn, m: &TableMapping) -> Result<SourcePosition, MySqlError> {
+    let what = || format!("start a consistent read of {}", m.source);
+    let version: Option<String> = conn.query_first("SELECT VERSION()").await.context(what)?;
+    if version.unwrap_or_default().contains("MariaDB") {
+        conn.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT").await.context(what)?;
+        let rows: Vec<(String, String)> = conn
+            .query("SHOW STATUS WHERE Variable_name IN ('binlog_snapshot_file', 'binlog_snapshot_position')")
+            .await
+            .context(what)?;
+        let get = |name: &str| rows.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
+        let file = get("binlog_snapshot_file").filter(|f| !f.is_empty());
+        let pos = get("binlog_snapshot_position").and_then(|p| p.parse::<u64>().ok());
+        return match (file, pos) {
+            (Some(file), Some(pos)) => Ok(SourcePosition::Binlog { file, pos, gtid: None }),
+            _ => Err(MySqlError::other(what(), "the server reports no binlog snapshot position (is log_bin on?)")),
+        };
+    }
+    conn.query_drop(format!("FLUSH TABLES {} WITH READ LOCK", table_ref(m))).await.context(what)?;
+    let status: Option<mysql_async::Row> = conn.query_first("SHOW MASTER STATUS").await.context(what)?;
+    let position = status.and_then(|row| {
+        let file: Option<String> = row.get(0);
+        let pos: Option<u64> = row.get(1);
+        Some(SourcePosition::Binlog { file: file?, pos: pos?, gtid: None })
+    });
+    conn.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT").await.context(what)?;
+    conn.query_drop("UNLOCK TABLES").await.context(what)?;
+    position.ok_or_else(|| MySqlError::other(what(), "SHOW MASTER STATUS returned nothing (is log_bin on?)"))
+}
+
+/// Ends a consistent read started by [`begin_consistent_read`].
+pub async fn end_consistent_read(conn: &mut Conn) -> Result<(), MySqlError> {
+    conn.query_drop("COMMIT").await.context(|| "end a consistent read".into())
 }
 
 #[cfg(test)]

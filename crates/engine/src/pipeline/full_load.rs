@@ -10,6 +10,7 @@ use opendts_connector_mysql::schema::{self, TableMapping};
 use opendts_connector_mysql::sink::{self, ChunkWriter};
 use opendts_connector_mysql::snapshot::{self, Chunk};
 use opendts_connector_mysql::{session, MySqlError};
+use opendts_core::change::SourcePosition;
 use opendts_core::dblist::DbList;
 use opendts_core::endpoint::Endpoint;
 use opendts_core::job::Job;
@@ -43,6 +44,14 @@ impl Plan {
     fn checkpoint_key(&self, job_id: &str) -> String {
         format!("{job_id}/{}", self.id)
     }
+}
+
+/// The key under which the job's full-load chunks are checkpointed on the
+/// destination, once the full load has been planned.
+pub(super) fn checkpoint_key(engine: &Engine, job: &Job) -> Option<String> {
+    let text = engine.store().job_state(&job.job_id, PLAN_KEY).ok()??;
+    let plan: Plan = serde_json::from_str(&text).ok()?;
+    Some(plan.checkpoint_key(&job.job_id))
 }
 
 fn new_plan_id() -> String {
@@ -135,7 +144,8 @@ pub(super) async fn run(
     for _ in 0..config.full_load_workers.max(1) {
         let (queue, rows, source, dest, key) = (queue.clone(), rows.clone(), source.clone(), dest.clone(), key.clone());
         let batch_rows = config.batch_rows;
-        workers.spawn(async move { copy_chunks(&queue, &rows, &source, &dest, &key, batch_rows).await });
+        let snapshots = job.migration_mode.data_synchronization;
+        workers.spawn(async move { copy_chunks(&queue, &rows, &source, &dest, &key, batch_rows, snapshots).await });
     }
     let mut failure = None;
     while let Some(result) = workers.join_next().await {
@@ -170,13 +180,26 @@ async fn copy_chunks(
     dest: &Endpoint,
     key: &str,
     batch_rows: usize,
+    snapshots: bool,
 ) -> Result<(), MySqlError> {
     let mut src = session::source(source).await?;
     let mut out = session::sink(dest).await?;
     loop {
         let task = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
         let Some(task) = task else { return Ok(()) };
-        let copied = copy_chunk(&mut src, &mut out, &task, key, batch_rows).await?;
+        // A table without a key cannot absorb a replayed change (it would
+        // duplicate a row): read it at a known position so that the
+        // incremental phase skips exactly what the copy already holds.
+        let snapshot = if snapshots && task.table.schema.key.is_empty() {
+            Some(snapshot::begin_consistent_read(&mut src, &task.table).await?)
+        } else {
+            None
+        };
+        let copied = copy_chunk(&mut src, &mut out, &task, key, batch_rows, snapshot.as_ref()).await;
+        if snapshot.is_some() {
+            snapshot::end_consistent_read(&mut src).await?;
+        }
+        let copied = copied?;
         rows.fetch_add(copied, Ordering::Relaxed);
     }
 }
@@ -189,6 +212,7 @@ async fn copy_chunk(
     task: &Task,
     key: &str,
     batch_rows: usize,
+    snapshot: Option<&SourcePosition>,
 ) -> Result<u64, MySqlError> {
     let (tx, mut rx) = mpsc::channel::<Vec<Vec<Cell>>>(2);
     let columns: Vec<String> = task.table.columns.iter().map(|c| c.dest.clone()).collect();
@@ -212,5 +236,5 @@ async fn copy_chunk(
     // A writer error closes the channel, which stops the reader: report the writer's.
     let w = written?;
     read?;
-    w.commit(key, task.chunk.index).await
+    w.commit(key, task.chunk.index, snapshot).await
 }

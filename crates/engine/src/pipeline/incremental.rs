@@ -12,11 +12,12 @@ use crate::engine::Engine;
 use crate::worker::update;
 use opendts_connector_mysql::apply::ChangeApplier;
 use opendts_connector_mysql::binlog::{self, BinlogSource, BinlogSourceConfig};
-use opendts_connector_mysql::MySqlError;
+use opendts_connector_mysql::{schema, session, sink, MySqlError};
 use opendts_core::change::{ChangeEvent, RowChange, SourcePosition};
 use opendts_core::dblist::DbList;
 use opendts_core::endpoint::Endpoint;
 use opendts_core::job::{Job, Performance};
+use opendts_core::row::TableId;
 use opendts_core::status::{JobStatus, JobType};
 use opendts_core::timefmt::now_millis;
 use std::time::{Duration, Instant};
@@ -75,6 +76,40 @@ pub(super) async fn remember_start(engine: &Engine, job: &Job, source: &Endpoint
     Ok(())
 }
 
+/// Source tables that the full load read at a known position (tables without
+/// a key), with that position.
+async fn snapshot_positions(
+    engine: &Engine,
+    job: &Job,
+    db_list: &DbList,
+    source: &Endpoint,
+    dest: &Endpoint,
+) -> Result<Vec<(TableId, SourcePosition)>, PipelineError> {
+    let Some(key) = super::full_load::checkpoint_key(engine, job) else { return Ok(Vec::new()) };
+    let mut conn = session::sink(dest).await?;
+    let by_dest = sink::snapshot_positions(&mut conn, &key).await?;
+    // Map destination tables back to the source tables the DbList sends there.
+    let mut out = Vec::new();
+    let tables = {
+        let mut src = session::source(source).await?;
+        schema::selected_tables(&mut src, db_list).await?
+    };
+    for (dest_table, position) in by_dest {
+        for t in tables.iter().filter(|t| t.dest == dest_table) {
+            out.push((t.source.clone(), position.clone()));
+        }
+    }
+    Ok(out)
+}
+
+/// Whether a change is already in the destination because the full load read
+/// its table after the change was committed.
+fn already_copied(snapshots: &[(TableId, SourcePosition)], row: &RowChange, position: &SourcePosition) -> bool {
+    snapshots
+        .iter()
+        .any(|(table, snapshot)| *table == row.table && position.at_or_before(snapshot).unwrap_or(false))
+}
+
 /// Aborts the reader task when the applier stops for any reason.
 struct ReaderGuard(tokio::task::JoinHandle<()>);
 
@@ -92,6 +127,7 @@ pub(super) async fn run(
     dest: &Endpoint,
 ) -> Result<(), PipelineError> {
     let mut applier = ChangeApplier::connect(dest, &job.job_id).await?;
+    let snapshots = snapshot_positions(engine, job, db_list, source, dest).await?;
     let start = match applier.checkpoint().await? {
         Some((position, _)) => position,
         None => {
@@ -144,7 +180,7 @@ pub(super) async fn run(
         while let Some(ev) = event.take() {
             match ev {
                 ChangeEvent::Transaction { rows: tx_rows, position, timestamp } => {
-                    rows.extend(tx_rows);
+                    rows.extend(tx_rows.into_iter().filter(|r| !already_copied(&snapshots, r, &position)));
                     batch_end = Some((position, timestamp));
                     if rows.len() < MAX_BATCH_ROWS {
                         if let Ok(next) = rx.try_recv() {

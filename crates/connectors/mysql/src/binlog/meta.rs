@@ -87,6 +87,7 @@ impl InfoCache {
                 InfoColumn {
                     name: String::from_utf8_lossy(&name).into_owned(),
                     unsigned: ty.to_ascii_lowercase().contains(" unsigned"),
+                    binary_fixed: ty.to_ascii_lowercase().starts_with("binary("),
                     values: parse_enum_set_values(&ty),
                 }
             })

@@ -95,6 +95,9 @@ pub struct BinlogSource {
     /// An event read by `connect` (to surface a bad start position early).
     first: Option<Event>,
     mysql: bool,
+    /// The server checksums events, so the fake ROTATE that opens the stream
+    /// (sent before the FORMAT_DESCRIPTION that says so) ends with 4 checksum bytes.
+    checksum: bool,
     fde: Fde,
     file: String,
     /// End of the last event consumed in `file`.
@@ -146,6 +149,14 @@ impl BinlogSource {
             )
             .await?;
         }
+        let checksum: Option<String> = meta::timed(
+            &ep,
+            meta::QUERY_TIMEOUT,
+            "reading binlog_checksum",
+            conn.query_first("SELECT @@GLOBAL.binlog_checksum"),
+        )
+        .await?;
+        let checksum = checksum.is_some_and(|c| !c.eq_ignore_ascii_case("NONE"));
         let gtid = match gtid.as_deref().map(str::trim) {
             Some(text) if !text.is_empty() => Some(GtidState::parse(text, !mariadb).map_err(BinlogError::Invalid)?),
             _ if mariadb => {
@@ -168,6 +179,7 @@ impl BinlogSource {
             stream,
             first: Some(first),
             mysql: !mariadb,
+            checksum,
             fde: Fde { server_version: String::new(), post_header: Vec::new() },
             file: file.clone(),
             pos: *pos,
@@ -245,9 +257,12 @@ impl BinlogSource {
                 self.fde = events::parse_fde(data).map_err(|e| de(self, e))?;
             }
             events::ROTATE => {
-                let (pos, name) = events::parse_rotate(data).map_err(|e| de(self, e))?;
+                let body = match data.len().checked_sub(4) {
+                    Some(n) if artificial && self.checksum && self.fde.post_header.is_empty() && n >= 8 => &data[..n],
+                    _ => data,
+                };
+                let (pos, name) = events::parse_rotate(body).map_err(|e| de(self, e))?;
                 let name = String::from_utf8_lossy(name).into_owned();
-                let changed = name != self.file || pos != self.pos;
                 self.file = name;
                 self.pos = pos;
                 if !artificial {
@@ -257,7 +272,8 @@ impl BinlogSource {
                 }
                 if self.group == Group::None {
                     self.committed_pos = pos;
-                    if !artificial || changed {
+                    // The fake ROTATE that opens the stream only confirms the start position.
+                    if !artificial {
                         let timestamp = if ts != 0 { ts } else { self.last_ts };
                         self.queue.push_back(ChangeEvent::Heartbeat { position: self.position(), timestamp });
                     }
@@ -443,7 +459,7 @@ impl BinlogSource {
         if self.tables.get(&id).is_some_and(|t| t.raw == data) {
             return Ok(());
         }
-        let mut tm = table_map::parse(data, id_len).map_err(|e| self.decode_err(events::TABLE_MAP, log_pos, e))?;
+        let mut tm = table_map::parse(data, id_len, !self.mysql).map_err(|e| self.decode_err(events::TABLE_MAP, log_pos, e))?;
         if tm.needs_info() {
             let info = self.info.columns(&tm.table).await?;
             tm.apply_info(&info).map_err(BinlogError::Invalid)?;

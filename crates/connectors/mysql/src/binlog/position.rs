@@ -197,6 +197,12 @@ async fn scan(
         let mut commit = false;
         match ty {
             events::ROTATE => {
+                // The fake ROTATE opening the dump names the file we asked for (and may
+                // carry a checksum the driver does not strip); real ones name the next file.
+                let artificial = h.flags_raw() & events::LOG_EVENT_ARTIFICIAL_F != 0 || log_pos == 0;
+                if artificial {
+                    continue;
+                }
                 if let Ok((pos, name)) = events::parse_rotate(ev.data()) {
                     file = String::from_utf8_lossy(name).into_owned();
                     end = pos;

@@ -142,6 +142,18 @@ fn cell(r: &mut Reader<'_>, col: &Column) -> DResult<Cell> {
             let n = r.uint_le(usize::from(len_bytes))? as usize;
             Cell::Bytes(r.take(n)?.to_vec())
         }
+        Kind::Char { len_bytes, max } => {
+            let n = r.uint_le(usize::from(len_bytes))? as usize;
+            let raw = r.take(n)?;
+            if col.pad && raw.len() < usize::from(max) {
+                let mut v = Vec::with_capacity(usize::from(max));
+                v.extend_from_slice(raw);
+                v.resize(usize::from(max), 0);
+                Cell::Bytes(v)
+            } else {
+                Cell::Bytes(raw.to_vec())
+            }
+        }
         Kind::Json { len_bytes } => {
             let n = r.uint_le(usize::from(len_bytes))? as usize;
             let doc = r.take(n)?;
@@ -228,7 +240,7 @@ mod tests {
 
     fn table(columns: Vec<Column>) -> TableMap {
         let n = columns.len();
-        let mut tm = super::super::table_map::parse(&[1, 0, 0, 0, 0, 0, 0, 0, 1, b'd', 0, 1, b't', 0, 0, 0], 6)
+        let mut tm = super::super::table_map::parse(&[1, 0, 0, 0, 0, 0, 0, 0, 1, b'd', 0, 1, b't', 0, 0, 0], 6, false)
             .unwrap();
         tm.table = TableId::new("d", "t");
         tm.columns = columns;
@@ -237,7 +249,7 @@ mod tests {
     }
 
     fn col(kind: Kind, unsigned: bool) -> Column {
-        Column { kind, unsigned, values: Vec::new() }
+        Column { kind, unsigned, pad: false, values: Vec::new() }
     }
 
     #[test]
@@ -249,10 +261,11 @@ mod tests {
             col(Kind::Int24, false),
             col(Kind::Year, false),
             col(Kind::Str { len_bytes: 1 }, false),
-            Column { kind: Kind::Enum { pack: 1 }, unsigned: false, values: vec![b"a".to_vec(), b"b".to_vec()] },
+            Column { kind: Kind::Enum { pack: 1 }, unsigned: false, pad: false, values: vec![b"a".to_vec(), b"b".to_vec()] },
             Column {
                 kind: Kind::Set { pack: 1 },
                 unsigned: false,
+                pad: false,
                 values: vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()],
             },
             col(Kind::Double, false),

@@ -46,6 +46,8 @@ pub const T_GEOMETRY: u8 = 255;
 
 // Optional metadata field types.
 const OM_SIGNEDNESS: u8 = 1;
+const OM_DEFAULT_CHARSET: u8 = 2;
+const OM_COLUMN_CHARSET: u8 = 3;
 const OM_COLUMN_NAME: u8 = 4;
 const OM_SET_STR_VALUE: u8 = 5;
 const OM_ENUM_STR_VALUE: u8 = 6;
@@ -71,8 +73,11 @@ pub enum Kind {
     Timestamp,
     Timestamp2 { fsp: u8 },
     Bit { len: u16 },
-    /// CHAR/VARCHAR/BINARY/VARBINARY: a 1- or 2-byte length, then the bytes.
+    /// VARCHAR/VARBINARY: a 1- or 2-byte length, then the bytes.
     Str { len_bytes: u8 },
+    /// CHAR/BINARY(max bytes): like `Str`, with trailing spaces (CHAR) or
+    /// zero bytes (BINARY) left out by the server.
+    Char { len_bytes: u8, max: u16 },
     /// BLOB/TEXT/GEOMETRY/VECTOR: a 1..4-byte length, then the bytes.
     Blob { len_bytes: u8 },
     /// MySQL's binary JSON behind a 1..4-byte length.
@@ -92,6 +97,8 @@ impl Kind {
 pub struct Column {
     pub kind: Kind,
     pub unsigned: bool,
+    /// A BINARY(n) column: values are padded back to n bytes with 0x00, as stored and as SELECT returns them.
+    pub pad: bool,
     /// ENUM or SET member strings, in definition order.
     pub values: Vec<Vec<u8>>,
 }
@@ -101,6 +108,8 @@ pub struct Column {
 pub struct InfoColumn {
     pub name: String,
     pub unsigned: bool,
+    /// COLUMN_TYPE is `binary(n)`.
+    pub binary_fixed: bool,
     pub values: Option<Vec<Vec<u8>>>,
 }
 
@@ -116,6 +125,7 @@ pub struct TableMap {
     has_names: bool,
     has_signedness: bool,
     has_enum_set_values: bool,
+    has_charsets: bool,
 }
 
 impl TableMap {
@@ -125,6 +135,7 @@ impl TableMap {
             || (!self.has_signedness && self.columns.iter().any(|c| c.kind.is_integer()))
             || (!self.has_enum_set_values
                 && self.columns.iter().any(|c| matches!(c.kind, Kind::Enum { .. } | Kind::Set { .. })))
+            || (!self.has_charsets && self.columns.iter().any(|c| matches!(c.kind, Kind::Char { .. })))
     }
 
     /// Fills names, signedness and ENUM/SET strings from information_schema.
@@ -146,6 +157,9 @@ impl TableMap {
             if !self.has_signedness {
                 col.unsigned = ic.unsigned;
             }
+            if !self.has_charsets {
+                col.pad = ic.binary_fixed && matches!(col.kind, Kind::Char { .. });
+            }
             if !self.has_enum_set_values && matches!(col.kind, Kind::Enum { .. } | Kind::Set { .. }) {
                 match &ic.values {
                     Some(v) => col.values = v.clone(),
@@ -162,6 +176,7 @@ impl TableMap {
         self.has_names = true;
         self.has_signedness = true;
         self.has_enum_set_values = true;
+        self.has_charsets = true;
         Ok(())
     }
 }
@@ -175,7 +190,9 @@ pub fn table_id_len(post_header_len: u8) -> usize {
     }
 }
 
-pub fn parse(body: &[u8], id_len: usize) -> DResult<TableMap> {
+/// `mariadb`: the source is MariaDB, which lists GEOMETRY columns among the
+/// character columns of the charset fields (MySQL does not).
+pub fn parse(body: &[u8], id_len: usize, mariadb: bool) -> DResult<TableMap> {
     let mut r = Reader::new(body);
     let table_id = r.uint_le(id_len)?;
     let _flags = r.u16_le()?;
@@ -191,11 +208,12 @@ pub fn parse(body: &[u8], id_len: usize) -> DResult<TableMap> {
     let mut meta = Reader::new(r.take(meta_len)?);
     let mut columns = Vec::with_capacity(n);
     for &ty in types {
-        columns.push(Column { kind: kind_of(ty, &mut meta)?, unsigned: false, values: Vec::new() });
+        columns.push(Column { kind: kind_of(ty, &mut meta)?, unsigned: false, pad: false, values: Vec::new() });
     }
     let _nullable = r.take(n.div_ceil(8))?;
     let mut names: Vec<String> = Vec::new();
     let mut has_signedness = false;
+    let mut collations: Option<Vec<u64>> = None;
     let mut enum_values: Option<Vec<Vec<Vec<u8>>>> = None;
     let mut set_values: Option<Vec<Vec<Vec<u8>>>> = None;
     while !r.is_empty() {
@@ -223,6 +241,30 @@ pub fn parse(body: &[u8], id_len: usize) -> DResult<TableMap> {
                     return Err(DecodeError(format!("{} column names for {n} columns", names.len())));
                 }
             }
+            OM_DEFAULT_CHARSET => {
+                // The default collation, then (index, collation) pairs for the
+                // character columns that differ from it.
+                let mut v = Reader::new(value);
+                let default = v.packed()?;
+                let n_char = columns.iter().zip(types).filter(|(c, &t)| is_character(c.kind, t, mariadb)).count();
+                let mut list = vec![default; n_char];
+                while !v.is_empty() {
+                    let idx = v.packed()? as usize;
+                    let coll = v.packed()?;
+                    if let Some(slot) = list.get_mut(idx) {
+                        *slot = coll;
+                    }
+                }
+                collations = Some(list);
+            }
+            OM_COLUMN_CHARSET => {
+                let mut v = Reader::new(value);
+                let mut list = Vec::new();
+                while !v.is_empty() {
+                    list.push(v.packed()?);
+                }
+                collations = Some(list);
+            }
             OM_ENUM_STR_VALUE => enum_values = Some(str_values(value)?),
             OM_SET_STR_VALUE => set_values = Some(str_values(value)?),
             _ => {}
@@ -244,6 +286,19 @@ pub fn parse(body: &[u8], id_len: usize) -> DResult<TableMap> {
             }
         }
     }
+    let has_charsets = collations.is_some();
+    if let Some(list) = collations {
+        // Trust the list's length over the flavour when they disagree.
+        let count = |g: bool| columns.iter().zip(types).filter(|(c, &t)| is_character(c.kind, t, g)).count();
+        let geometry = if list.len() == count(mariadb) { mariadb } else { list.len() == count(true) };
+        let mut k = 0usize;
+        for (col, &ty) in columns.iter_mut().zip(types) {
+            if is_character(col.kind, ty, geometry) {
+                col.pad = matches!(col.kind, Kind::Char { .. }) && list.get(k) == Some(&BINARY_COLLATION);
+                k += 1;
+            }
+        }
+    }
     let has_names = !names.is_empty() || n == 0;
     if !has_names {
         names = vec![String::new(); n];
@@ -257,7 +312,23 @@ pub fn parse(body: &[u8], id_len: usize) -> DResult<TableMap> {
         has_names,
         has_signedness,
         has_enum_set_values,
+        has_charsets,
     })
+}
+
+/// The `binary` collation (BINARY, VARBINARY, BLOB columns).
+const BINARY_COLLATION: u64 = 63;
+
+/// Columns that get an entry in the DEFAULT_CHARSET / COLUMN_CHARSET fields:
+/// CHAR, VARCHAR and the BLOB/TEXT family (not ENUM, SET or JSON), and on
+/// MariaDB GEOMETRY too.
+fn is_character(kind: Kind, ty: u8, geometry: bool) -> bool {
+    match ty {
+        T_STRING => matches!(kind, Kind::Char { .. }),
+        T_VARCHAR | T_VAR_STRING | T_TINY_BLOB | T_MEDIUM_BLOB | T_LONG_BLOB | T_BLOB => true,
+        T_GEOMETRY => geometry,
+        _ => false,
+    }
 }
 
 /// Columns that get a bit in the SIGNEDNESS field.
@@ -332,7 +403,7 @@ fn kind_of(ty: u8, meta: &mut Reader<'_>) -> DResult<Kind> {
             match real {
                 T_ENUM => Kind::Enum { pack: pack_len(b1, 2)? },
                 T_SET => Kind::Set { pack: pack_len(b1, 8)? },
-                _ => Kind::Str { len_bytes: if max > 255 { 2 } else { 1 } },
+                _ => Kind::Char { len_bytes: if max > 255 { 2 } else { 1 }, max },
             }
         }
         T_TINY_BLOB | T_MEDIUM_BLOB | T_LONG_BLOB | T_BLOB | T_GEOMETRY | T_VECTOR => {
@@ -465,6 +536,8 @@ mod tests {
             b.push(OM_ENUM_STR_VALUE);
             b.push(ev.len() as u8);
             b.extend_from_slice(&ev);
+            // COLUMN_CHARSET: the only character column (c) is binary, i.e. BINARY(400)
+            b.extend_from_slice(&[OM_COLUMN_CHARSET, 1, 63]);
             // an unknown field is skipped
             b.extend_from_slice(&[99, 2, 0, 0]);
         }
@@ -473,13 +546,24 @@ mod tests {
 
     #[test]
     fn full_metadata() {
-        let t = parse(&body(true), 6).unwrap();
+        let t = parse(&body(true), 6, false).unwrap();
         assert_eq!(t.table_id, 42);
         assert_eq!(t.table, TableId::new("db", "t"));
         assert_eq!(t.names, ["id", "c", "e", "d", "j"]);
         assert_eq!(t.columns[0].kind, Kind::Long);
         assert!(t.columns[0].unsigned);
-        assert_eq!(t.columns[1].kind, Kind::Str { len_bytes: 2 });
+        assert_eq!(t.columns[1].kind, Kind::Char { len_bytes: 2, max: 400 });
+        assert!(t.columns[1].pad);
+        // DEFAULT_CHARSET utf8mb4 with no exceptions: no padding.
+        let mut b = body(true);
+        let at = b.windows(3).position(|w| w == [OM_COLUMN_CHARSET, 1, 63]).unwrap();
+        b[at..at + 3].copy_from_slice(&[OM_DEFAULT_CHARSET, 1, 45]);
+        let t2 = parse(&b, 6, false).unwrap();
+        assert!(!t2.columns[1].pad && !t2.needs_info());
+        // DEFAULT_CHARSET utf8mb4 with column 0 (c) binary.
+        b[at..at + 3].copy_from_slice(&[OM_DEFAULT_CHARSET, 3, 45]);
+        b.splice(at + 3..at + 3, [0u8, 63]);
+        assert!(parse(&b, 6, false).unwrap().columns[1].pad);
         assert_eq!(t.columns[2].kind, Kind::Enum { pack: 1 });
         assert_eq!(t.columns[2].values, vec![b"x".to_vec(), b"y".to_vec()]);
         assert_eq!(t.columns[3].kind, Kind::Decimal { precision: 10, scale: 2 });
@@ -490,13 +574,14 @@ mod tests {
 
     #[test]
     fn minimal_metadata_needs_information_schema() {
-        let mut t = parse(&body(false), 6).unwrap();
+        let mut t = parse(&body(false), 6, false).unwrap();
         assert!(t.needs_info());
         let info: Vec<InfoColumn> = ["id", "c", "e", "d", "j"]
             .iter()
             .map(|n| InfoColumn {
                 name: n.to_string(),
                 unsigned: *n == "id",
+                binary_fixed: false,
                 values: (*n == "e").then(|| vec![b"x".to_vec(), b"y".to_vec()]),
             })
             .collect();
@@ -512,7 +597,7 @@ mod tests {
     fn truncated_is_an_error() {
         let b = body(true);
         for cut in [3, 10, 20, 28, 32] {
-            assert!(parse(&b[..cut], 6).is_err(), "cut {cut}");
+            assert!(parse(&b[..cut], 6, false).is_err(), "cut {cut}");
         }
     }
 
