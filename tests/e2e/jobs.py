@@ -168,3 +168,11 @@ def assert_refused(fn, *, mentions: Iterable[str] = ()) -> ApiError:
             assert 400 <= e.status < 500 or e.status == 200, f"a refused action is a client error: {e}"
         return e
     raise AssertionError(f"expected an error, got success: {r}")
+
+
+def make_destination_reject_rows(db: str) -> None:
+    """Prepares a destination table the source rows cannot go into (a column is missing), so that
+    the job fails in its full load: a real, user-fixable failure for lifecycle tests."""
+    from conftest import mysql_exec
+    mysql_exec(f"CREATE DATABASE IF NOT EXISTS `{db}_copy`; "
+               f"CREATE TABLE IF NOT EXISTS `{db}_copy`.`customer` (id INT PRIMARY KEY);")

@@ -11,7 +11,7 @@ import re
 import pytest
 
 from dtsclient import REGION, ApiError, is_true, poll
-from jobs import (CONN_AUTH_ITEMS, EXPECT_DATA_PATH_UNSUPPORTED, FAILED, ORDER_NUMS, UNSUPPORTED_PATH_RE,
+from jobs import (make_destination_reject_rows, CONN_AUTH_ITEMS, EXPECT_DATA_PATH_UNSUPPORTED, FAILED, ORDER_NUMS, UNSUPPORTED_PATH_RE,
                   assert_refused, configure, configure_params, create_instance, detail, dump, job_ids,
                   list_jobs, precheck_items, precheck_status, status, wait_leaves, wait_precheck, wait_status)
 
@@ -387,6 +387,7 @@ def test_configure_by_instance_id(sdk, mysql, mysql_db):
 def test_failed_job_can_be_started_again_but_not_reconfigured(sdk_v2, mysql, mysql_db):
     c = sdk_v2
     job = create_instance(c, "SYNC")["JobId"]
+    make_destination_reject_rows(mysql_db)
     configure(c, job, mysql, mysql_db, name="restartable", data_sync=True)
     c.call("StartDtsJob", {"DtsJobId": job})
     first = wait_status(c, job, FAILED)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from dtsclient import REGION, ApiError
-from jobs import (FAILED, configure, create_instance, detail, job_ids, list_jobs, precheck_items, precheck_status,
+from jobs import (FAILED, make_destination_reject_rows, configure, create_instance, detail, job_ids, list_jobs, precheck_items, precheck_status,
                   wait_leaves, wait_status)
 
 RT = "ALIYUN::DTS::INSTANCE"
@@ -28,6 +28,7 @@ def test_restart_keeps_everything(server_factory, mysql, mysql_db):
     jobs["not_started"] = create_instance(c, "MIGRATION")["JobId"]
     configure(c, jobs["not_started"], mysql, mysql_db, job_type="MIGRATION", name="restart-not-started")
     jobs["failed"] = create_instance(c, "SYNC")["JobId"]
+    make_destination_reject_rows(mysql_db)
     configure(c, jobs["failed"], mysql, mysql_db, name="restart-failed", data_sync=True)
     c.call("StartDtsJob", {"DtsJobId": jobs["failed"]})
     jobs["precheck_failed"] = create_instance(c, "MIGRATION")["JobId"]
