@@ -14,7 +14,7 @@ from conftest import mysql_exec
 from dtsclient import REGION, is_true, poll
 from jobs import create_instance, dump
 
-SOURCE_TABLES = """
+TYPED_CREATE = """
 CREATE TABLE typed (
   id INT PRIMARY KEY AUTO_INCREMENT,
   ti TINYINT, tu TINYINT UNSIGNED, bi BIGINT, bu BIGINT UNSIGNED,
@@ -24,6 +24,9 @@ CREATE TABLE typed (
   bin VARBINARY(16), bl BLOB, e ENUM('a','b','c'), st SET('x','y','z'), bt BIT(10), js JSON,
   g GEOMETRY NULL, KEY k_vc (vc)
 ) ENGINE=InnoDB;
+"""
+
+TYPED_ROWS = """
 INSERT INTO typed VALUES
  (1, -128, 255, -9223372036854775808, 18446744073709551615,
   '-99999999999999999999999999999999999.999999999999999999999999999999', 3.40282e38, -1.7976931348623157e308,
@@ -35,6 +38,9 @@ INSERT INTO typed VALUES
   '', '', '', X'', X'', 'a', '', b'0', '[]', NULL),
  (3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
   NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+"""
+
+SOURCE_TABLES = TYPED_CREATE + TYPED_ROWS + """
 CREATE TABLE composite (a INT NOT NULL, b VARCHAR(10) NOT NULL, v INT, PRIMARY KEY (a, b));
 INSERT INTO composite SELECT seq DIV 10, CONCAT('k', seq MOD 10), seq FROM seq_1_to_5000;
 CREATE TABLE nokey (a INT, b VARCHAR(20));

@@ -409,8 +409,7 @@ fn rename(p: &mut Parser<'_, '_>) -> Statement {
     }
     p.eat_kws(&["IF", "EXISTS"]);
     let mut tables = Vec::new();
-    loop {
-        let Some(from) = p.table() else { break };
+    while let Some(from) = p.table() {
         p.skip_wait();
         if !p.eat_kw("TO") {
             break;

@@ -339,7 +339,7 @@ mod tests {
         doc[1] = 10;
         assert_eq!(text(&doc), "\"2020-01-02\"");
         // TIME -01:02:03
-        let packed = -((((1i64 << 12) | (2 << 6) | 3) << 24) as i64);
+        let packed = -(((1i64 << 12) | (2 << 6) | 3) << 24);
         let mut doc = vec![OPAQUE, 11, 8];
         doc.extend_from_slice(&packed.to_le_bytes());
         assert_eq!(text(&doc), "\"-01:02:03.000000\"");

@@ -25,6 +25,38 @@
 //! executed set (seeded from the start position's gtid, or from a file's
 //! PREVIOUS_GTIDS when reading a file from its start). `None` when unknown.
 //!
+//! # Values
+//! Row images are decoded into [`Cell`](opendts_core::row::Cell)s that equal
+//! what `SELECT` returns over the binary protocol with `SET NAMES binary,
+//! time_zone = '+00:00'` (with unsigned integers and YEAR as `UInt`):
+//!
+//! | column type | cell |
+//! |---|---|
+//! | TINYINT..BIGINT | `Int`, or `UInt` when UNSIGNED (TABLE_MAP signedness, else information_schema) |
+//! | YEAR | `UInt(year)`, `UInt(0)` for the zero year |
+//! | DECIMAL(p,s) | `Bytes` of its exact text: `-`, integer digits (at least one), `.` and exactly s digits |
+//! | FLOAT / DOUBLE | `Float` / `Double`, bit for bit |
+//! | DATE, DATETIME(n) | `Date`; zero dates (and zero parts) as 0 fields |
+//! | TIMESTAMP(n) | `Date` in UTC, independent of any session time zone; 0 is the zero date |
+//! | TIME(n) | `Time` (sign, days = hours / 24, hours % 24, ...), negative and > 24 h |
+//! | CHAR, VARCHAR, TEXT (any charset) | `Bytes` as stored, no charset conversion (CHAR without trailing spaces, as SELECT) |
+//! | BINARY(n) | `Bytes` padded back to n bytes with 0x00 (the binlog drops the padding) |
+//! | VARBINARY, BLOB | `Bytes` as stored |
+//! | ENUM / SET | `Bytes` of the member text (`'a'`, `'a,c'`; `''` for index 0 / empty set) |
+//! | BIT(n) | `Bytes`, (n+7)/8 bytes big-endian |
+//! | JSON | MySQL: binary JSON converted to JSON text (`{"a": 1}`); MariaDB: the stored text |
+//! | GEOMETRY | `Bytes`: 4-byte SRID + WKB, as SELECT returns |
+//! | NULL | `Null` |
+//!
+//! Row events must carry full images (binlog_row_image=FULL); others are an
+//! [`BinlogError::Unsupported`] error. Column names, signedness, ENUM/SET
+//! members and BINARY columns come from the TABLE_MAP optional metadata
+//! (binlog_row_metadata=FULL on MariaDB 10.5+ / MySQL 8.0.1+), else from
+//! information_schema.COLUMNS over a second connection, cached per table and
+//! dropped when a DDL statement names the table. That fallback reads the
+//! *current* definition: events older than a later ALTER of the same table
+//! cannot be matched and fail with a clear error.
+//!
 //! # Errors and retries
 //! Any error leaves the source unusable: drop it and [`BinlogSource::connect`]
 //! again from the last position returned ([`BinlogError::is_retryable`] says

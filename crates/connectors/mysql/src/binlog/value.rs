@@ -177,7 +177,7 @@ pub fn time_packed(packed: i64) -> Cell {
 pub fn time2(r: &mut Reader<'_>, fsp: u8) -> DResult<Cell> {
     let packed: i64 = match fsp {
         0 => (r.uint_be(3)? as i64 - 0x80_0000) << 24,
-        1 | 2 | 3 | 4 => {
+        1..=4 => {
             let (n, scale, modulus) = if fsp <= 2 { (1, 10_000, 0x100) } else { (2, 100, 0x1_0000) };
             let mut int_part = r.uint_be(3)? as i64 - 0x80_0000;
             let mut frac = r.uint_be(n)? as i64;
