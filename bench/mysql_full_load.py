@@ -23,9 +23,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PASSWORD = os.environ.get("MARIADB_ROOT_PASSWORD", "opendts-root")
 
 
-def sql(port, statement, db=None, capture=False):
+def sql(port, statement, db=None, delimiter=";"):
     cmd = ["mariadb", "--no-defaults", "--protocol=tcp", "-h127.0.0.1", f"-P{port}", "-uroot", "-N", "-B",
-           "--local-infile=1", "-e", statement]
+           "--local-infile=1", f"--delimiter={delimiter}", "-e", statement]
     if db:
         cmd.append(db)
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, env={**os.environ, "MYSQL_PWD": PASSWORD})

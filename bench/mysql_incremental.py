@@ -89,7 +89,7 @@ def main():
                         WHILE i < n DO
                           UPDATE sbtest1 SET k = k + 1 WHERE id = 1 + FLOOR(RAND() * {args.rows});
                           SET i = i + 1;
-                        END WHILE; END""", "sbtest")
+                        END WHILE; END""", "sbtest", delimiter="$$")
         t0 = time.time()
         sql(src, f"SET autocommit = 1; CALL stream({args.updates})", "sbtest")
         print(f"stream of {args.updates} updates written in {time.time() - t0:.1f} s", flush=True)

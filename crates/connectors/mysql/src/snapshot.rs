@@ -125,6 +125,22 @@ pub fn chunk_query(m: &TableMapping, chunk: &Chunk) -> (String, Vec<Value>) {
     (sql, params)
 }
 
+/// A row as cells. The driver reports unsigned integers that fit in i64 as
+/// signed; the column's UNSIGNED flag turns them back into unsigned cells, so
+/// the full load and the binlog describe a value the same way.
+fn row_cells(row: mysql_async::Row) -> Vec<Cell> {
+    let unsigned: Vec<bool> =
+        row.columns_ref().iter().map(|c| c.flags().contains(mysql_async::consts::ColumnFlags::UNSIGNED_FLAG)).collect();
+    row.unwrap()
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| match (v, unsigned.get(i).copied().unwrap_or(false)) {
+            (Value::Int(n), true) if n >= 0 => Cell::UInt(n as u64),
+            (v, _) => cell::from_value(v),
+        })
+        .collect()
+}
+
 /// Reads one chunk, handing rows to `emit` in batches of `batch_rows`. The
 /// driver streams the result, so memory holds one batch at a time.
 pub async fn read_chunk<F, Fut>(
@@ -144,7 +160,7 @@ where
     let mut batch = Vec::with_capacity(batch_rows);
     let mut total = 0u64;
     while let Some(row) = result.next().await.context(what)? {
-        batch.push(row.unwrap().into_iter().map(cell::from_value).collect());
+        batch.push(row_cells(row));
         if batch.len() >= batch_rows {
             total += batch.len() as u64;
             if !emit(std::mem::replace(&mut batch, Vec::with_capacity(batch_rows))).await {

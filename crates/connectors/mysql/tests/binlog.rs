@@ -26,7 +26,9 @@ fn env_or(name: &str, default: &str) -> String {
 
 fn admin(test: &str) -> Option<Endpoint> {
     let Ok(port) = std::env::var("OPENDTS_TEST_MYSQL_PORT") else {
-        eprintln!("skipping {test}: OPENDTS_TEST_MYSQL_PORT is not set (start a server with scripts/db/start-mariadb.sh)");
+        eprintln!(
+            "skipping {test}: OPENDTS_TEST_MYSQL_PORT is not set (start a server with scripts/db/start-mariadb.sh)"
+        );
         return None;
     };
     Some(Endpoint {
@@ -47,9 +49,10 @@ fn unique(tag: &str) -> String {
     format!("odts_bl_{tag}_{}_{}_{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed), nanos % 100_000)
 }
 
-/// A replica id no other test (or concurrent test run) uses.
+/// A replica id no other test (or concurrent test run) uses: below both the
+/// engine's job ids (0x40000000..) and position_at_time's scan ids (0x3F000000..).
 fn server_id() -> u32 {
-    2_000_000_000 + (std::process::id() % 100_000) * 100 + N.fetch_add(1, Ordering::Relaxed) % 100
+    0x3E00_0000 + (std::process::id() % 100_000) * 100 + N.fetch_add(1, Ordering::Relaxed) % 100
 }
 
 async fn conn(ep: &Endpoint) -> mysql_async::Conn {
@@ -195,7 +198,9 @@ const NINES: &str = "99999999999999999999999999999999999.99999999999999999999999
 
 #[tokio::test]
 async fn types_round_trip_exactly() {
-    let Some(ep) = admin("types_round_trip_exactly") else { return };
+    let Some(ep) = admin("types_round_trip_exactly") else {
+        return;
+    };
     let db = unique("types");
     run(&ep, &[&format!("CREATE DATABASE `{db}`")]).await;
     let start = current_position(&ep, T).await.unwrap();
@@ -238,11 +243,14 @@ async fn types_round_trip_exactly() {
     // CREATE TABLE t, 3 inserts, update, delete, CREATE TABLE tz, insert
     assert_eq!(evs.len(), 8, "{evs:#?}");
     let ChangeEvent::Ddl { ddl, .. } = &evs[0] else { panic!("{:?}", evs[0]) };
-    assert_eq!((ddl.kind, ddl.tables.clone(), ddl.schema.as_str()), (DdlKind::CreateTable, vec![TableId::new(&db, "t")], db.as_str()));
+    assert_eq!(
+        (ddl.kind, ddl.tables.clone(), ddl.schema.as_str()),
+        (DdlKind::CreateTable, vec![TableId::new(&db, "t")], db.as_str())
+    );
 
     let names: Vec<&str> = vec![
-        "id", "ti", "tu", "si", "su", "mi", "mu", "i", "iu", "bi", "bu", "d", "d2", "f", "dbl", "dt", "dtm", "dt0", "ts",
-        "tm", "tm6", "y", "c", "vc", "bn", "vb", "tx", "bl", "e", "s", "bt", "b1", "j", "g", "l1",
+        "id", "ti", "tu", "si", "su", "mi", "mu", "i", "iu", "bi", "bu", "d", "d2", "f", "dbl", "dt", "dtm", "dt0",
+        "ts", "tm", "tm6", "y", "c", "vc", "bn", "vb", "tx", "bl", "e", "s", "bt", "b1", "j", "g", "l1",
     ];
     let expected1 = vec![
         Cell::Int(1),
@@ -364,7 +372,9 @@ async fn types_round_trip_exactly() {
 
 #[tokio::test]
 async fn transactions_ddl_and_positions() {
-    let Some(ep) = admin("transactions_ddl_and_positions") else { return };
+    let Some(ep) = admin("transactions_ddl_and_positions") else {
+        return;
+    };
     let db = unique("tx");
     run(&ep, &[&format!("CREATE DATABASE `{db}`")]).await;
     let start = current_position(&ep, T).await.unwrap();
@@ -385,6 +395,7 @@ async fn transactions_ddl_and_positions() {
             "UPDATE a SET v = CONCAT(v, '!')",
             "ALTER TABLE a ADD COLUMN w INT NOT NULL DEFAULT 7",
             "INSERT INTO a (id, v) VALUES (4, 'four')",
+            "CREATE TABLE c AS SELECT id FROM a",
             "CREATE TABLE b (id INT PRIMARY KEY)",
             "RENAME TABLE a TO a2, b TO b2",
             "TRUNCATE TABLE a2",
@@ -407,8 +418,19 @@ async fn transactions_ddl_and_positions() {
     assert_eq!(
         kinds,
         [
-            "CreateTable", "T4", "T1", "T2", "AlterTable", "T1", "CreateTable", "RenameTable", "TruncateTable",
-            "DropTable", "Other"
+            "CreateTable",
+            "T4",
+            "T1",
+            "T2",
+            "AlterTable",
+            "T1",
+            "CreateTable",
+            "T3",
+            "CreateTable",
+            "RenameTable",
+            "TruncateTable",
+            "DropTable",
+            "Other"
         ],
         "{evs:#?}"
     );
@@ -436,12 +458,15 @@ async fn transactions_ddl_and_positions() {
         e => panic!("{e:?}"),
     };
     let tid = |n: &str| TableId::new(&db, n);
-    assert_eq!(ddl_tables(7), vec![tid("a"), tid("a2"), tid("b"), tid("b2")]);
-    assert_eq!(ddl_tables(8), vec![tid("a2")]);
-    assert_eq!(ddl_tables(9), vec![tid("a2"), tid("b2")]);
+    // CREATE TABLE ... SELECT: the DDL, then its rows as a transaction.
+    assert_eq!(ddl_tables(6), vec![tid("c")]);
+    assert!(rows(&evs[7]).iter().all(|r| r.table == tid("c") && r.op == RowOp::Insert && r.columns == ["id"]));
+    assert_eq!(ddl_tables(9), vec![tid("a"), tid("a2"), tid("b"), tid("b2")]);
+    assert_eq!(ddl_tables(10), vec![tid("a2")]);
+    assert_eq!(ddl_tables(11), vec![tid("a2"), tid("b2")]);
 
     // Positions advance, carry the GTID, and match the server's own GTID for that offset.
-    let mut last = 0u64;
+    let mut last = (String::new(), 0u64);
     let mut c = conn(&ep).await;
     for e in &evs {
         let (ChangeEvent::Transaction { position, timestamp, .. } | ChangeEvent::Ddl { position, timestamp, .. }) = e
@@ -449,8 +474,8 @@ async fn transactions_ddl_and_positions() {
             continue;
         };
         let SourcePosition::Binlog { file, pos, gtid } = position else { panic!() };
-        assert!(*pos > last || last == 0, "{position:?}");
-        last = *pos;
+        assert!((file.clone(), *pos) > last, "{position:?} after {last:?}");
+        last = (file.clone(), *pos);
         assert!(*timestamp > 1_600_000_000);
         let server: Option<String> =
             c.exec_first("SELECT BINLOG_GTID_POS(?, ?)", (file.as_str(), *pos)).await.unwrap().flatten();
@@ -474,7 +499,9 @@ async fn transactions_ddl_and_positions() {
 
 #[tokio::test]
 async fn heartbeats_and_lost_connections() {
-    let Some(ep) = admin("heartbeats_and_lost_connections") else { return };
+    let Some(ep) = admin("heartbeats_and_lost_connections") else {
+        return;
+    };
     let start = current_position(&ep, T).await.unwrap();
     let mut src = source(&ep, start.clone()).await;
     // An idle (or busy) server still yields heartbeats within a few periods.
@@ -487,7 +514,10 @@ async fn heartbeats_and_lost_connections() {
     };
     let SourcePosition::Binlog { pos, .. } = &hb.0 else { panic!() };
     let SourcePosition::Binlog { pos: start_pos, .. } = &start else { panic!() };
-    assert!(pos >= start_pos || matches!((&hb.0, &start), (SourcePosition::Binlog { file: a, .. }, SourcePosition::Binlog { file: b, .. }) if a != b));
+    assert!(
+        pos >= start_pos
+            || matches!((&hb.0, &start), (SourcePosition::Binlog { file: a, .. }, SourcePosition::Binlog { file: b, .. }) if a != b)
+    );
     assert!(hb.1 > 1_600_000_000);
 
     // Killing the replication connection surfaces as a retryable error.
@@ -514,12 +544,20 @@ async fn heartbeats_and_lost_connections() {
 
 #[tokio::test]
 async fn bad_start_positions_fail_early() {
-    let Some(ep) = admin("bad_start_positions_fail_early") else { return };
-    let cfg = |start| BinlogSourceConfig { endpoint: ep.clone(), server_id: server_id(), start, heartbeat: Duration::from_secs(1) };
-    let err = BinlogSource::connect(cfg(SourcePosition::Binlog { file: "no-such-binlog.000001".into(), pos: 4, gtid: None }))
-        .await
-        .err()
-        .unwrap();
+    let Some(ep) = admin("bad_start_positions_fail_early") else {
+        return;
+    };
+    let cfg = |start| BinlogSourceConfig {
+        endpoint: ep.clone(),
+        server_id: server_id(),
+        start,
+        heartbeat: Duration::from_secs(1),
+    };
+    let err =
+        BinlogSource::connect(cfg(SourcePosition::Binlog { file: "no-such-binlog.000001".into(), pos: 4, gtid: None }))
+            .await
+            .err()
+            .unwrap();
     assert!(matches!(err, BinlogError::Source { code: 1236, .. }), "{err:?}");
     assert!(!err.is_retryable());
     let err = BinlogSource::connect(cfg(SourcePosition::Lsn(5))).await.err().unwrap();
@@ -532,7 +570,9 @@ async fn bad_start_positions_fail_early() {
 
 #[tokio::test]
 async fn position_at_time_finds_the_first_transaction_at_or_after() {
-    let Some(ep) = admin("position_at_time_finds_the_first_transaction_at_or_after") else { return };
+    let Some(ep) = admin("position_at_time_finds_the_first_transaction_at_or_after") else {
+        return;
+    };
     let db = unique("pat");
     run(&ep, &[&format!("CREATE DATABASE `{db}`"), &format!("CREATE TABLE `{db}`.t (id INT PRIMARY KEY)")]).await;
     run(&ep, &[&format!("INSERT INTO `{db}`.t VALUES (1)")]).await;
@@ -546,7 +586,8 @@ async fn position_at_time_finds_the_first_transaction_at_or_after() {
     let SourcePosition::Binlog { file, pos, gtid } = &p else { panic!() };
     // The GTID at that position is the server's.
     let mut c = conn(&ep).await;
-    let server: Option<String> = c.exec_first("SELECT BINLOG_GTID_POS(?, ?)", (file.as_str(), *pos)).await.unwrap().flatten();
+    let server: Option<String> =
+        c.exec_first("SELECT BINLOG_GTID_POS(?, ?)", (file.as_str(), *pos)).await.unwrap().flatten();
     c.disconnect().await.unwrap();
     assert_eq!(gtid.as_deref(), server.as_deref(), "{p:?}");
 
@@ -606,7 +647,9 @@ async fn next_of(src: &mut BinlogSource, db: &str) -> Result<ChangeEvent, Binlog
 
 #[tokio::test]
 async fn scratch_minimal_metadata_partial_images_and_statements() {
-    let Some(ep) = scratch("scratch_minimal_metadata_partial_images_and_statements") else { return };
+    let Some(ep) = scratch("scratch_minimal_metadata_partial_images_and_statements") else {
+        return;
+    };
     let db = unique("scratch");
     run(&ep, &[&format!("CREATE DATABASE `{db}`"), "SET GLOBAL binlog_row_metadata = MINIMAL"]).await;
 
@@ -631,8 +674,17 @@ async fn scratch_minimal_metadata_partial_images_and_statements() {
         r.after.as_ref().unwrap(),
         &vec![Cell::UInt(4_294_967_295), Cell::UInt(255), b("y"), b("p,q"), Cell::Bytes(b"a\0\0".to_vec())]
     );
-    run(&ep, &[&format!("ALTER TABLE `{db}`.m ADD COLUMN z BIGINT UNSIGNED"), &format!("INSERT INTO `{db}`.m (id, z) VALUES (1, 18446744073709551615)")]).await;
-    assert!(matches!(next_of(&mut src, &db).await.unwrap(), ChangeEvent::Ddl { ddl, .. } if ddl.kind == DdlKind::AlterTable));
+    run(
+        &ep,
+        &[
+            &format!("ALTER TABLE `{db}`.m ADD COLUMN z BIGINT UNSIGNED"),
+            &format!("INSERT INTO `{db}`.m (id, z) VALUES (1, 18446744073709551615)"),
+        ],
+    )
+    .await;
+    assert!(
+        matches!(next_of(&mut src, &db).await.unwrap(), ChangeEvent::Ddl { ddl, .. } if ddl.kind == DdlKind::AlterTable)
+    );
     let ev = next_of(&mut src, &db).await.unwrap();
     let r = &rows(&ev)[0];
     assert_eq!(r.columns, ["id", "t", "e", "s", "bn", "z"]);

@@ -35,7 +35,9 @@ impl BinlogError {
         match self {
             BinlogError::Connect(_) | BinlogError::Lost(_) => true,
             // Too many connections, server shutdown, lock wait timeout, deadlock, lost connection.
-            BinlogError::Source { code, .. } => matches!(code, 1040 | 1053 | 1205 | 1213 | 2006 | 2013),
+            BinlogError::Source { code, .. } => {
+                matches!(code, 1040 | 1053 | 1205 | 1213 | 2006 | 2013)
+            }
             _ => false,
         }
     }

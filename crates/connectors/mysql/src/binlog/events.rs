@@ -126,15 +126,15 @@ fn sql_mode(status: &[u8]) -> Option<u64> {
     while !r.is_empty() {
         let code = r.u8().ok()?;
         let skip = match code {
-            0 => 4,                                  // Q_FLAGS2_CODE
-            1 => return r.u64_le().ok(),             // Q_SQL_MODE_CODE
-            2 => usize::from(r.u8().ok()?) + 1,      // Q_CATALOG_CODE (NUL-terminated)
-            3 => 4,                                  // Q_AUTO_INCREMENT
-            4 => 6,                                  // Q_CHARSET_CODE
-            5 | 6 => usize::from(r.u8().ok()?),      // Q_TIME_ZONE_CODE, Q_CATALOG_NZ_CODE
-            7 | 8 => 2,                              // Q_LC_TIME_NAMES_CODE, Q_CHARSET_DATABASE_CODE
-            9 => 8,                                  // Q_TABLE_MAP_FOR_UPDATE_CODE
-            10 => 4,                                 // Q_MASTER_DATA_WRITTEN_CODE
+            0 => 4,                             // Q_FLAGS2_CODE
+            1 => return r.u64_le().ok(),        // Q_SQL_MODE_CODE
+            2 => usize::from(r.u8().ok()?) + 1, // Q_CATALOG_CODE (NUL-terminated)
+            3 => 4,                             // Q_AUTO_INCREMENT
+            4 => 6,                             // Q_CHARSET_CODE
+            5 | 6 => usize::from(r.u8().ok()?), // Q_TIME_ZONE_CODE, Q_CATALOG_NZ_CODE
+            7 | 8 => 2,                         // Q_LC_TIME_NAMES_CODE, Q_CHARSET_DATABASE_CODE
+            9 => 8,                             // Q_TABLE_MAP_FOR_UPDATE_CODE
+            10 => 4,                            // Q_MASTER_DATA_WRITTEN_CODE
             11 => {
                 // Q_INVOKER: user and host, each with a 1-byte length
                 let u = usize::from(r.u8().ok()?);

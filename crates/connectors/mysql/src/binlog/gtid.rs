@@ -153,7 +153,9 @@ impl GtidState {
                         Some((a, b)) => (a, b),
                         None => (iv, iv),
                     };
-                    let a: u64 = a.parse().map_err(|_| format!("invalid GTID interval {iv:?} (tagged GTIDs are not supported)"))?;
+                    let a: u64 = a
+                        .parse()
+                        .map_err(|_| format!("invalid GTID interval {iv:?} (tagged GTIDs are not supported)"))?;
                     let b: u64 = b.parse().map_err(|_| format!("invalid GTID interval {iv:?}"))?;
                     if a == 0 || b < a {
                         return Err(format!("invalid GTID interval {iv:?}"));

@@ -86,9 +86,7 @@ fn value(ty: u8, data: &[u8], out: &mut Vec<u8>, depth: usize) -> DResult<()> {
 }
 
 fn fixed<const N: usize>(data: &[u8]) -> DResult<[u8; N]> {
-    data.get(..N)
-        .and_then(|s| s.try_into().ok())
-        .ok_or_else(|| err(format!("{N}-byte scalar truncated")))
+    data.get(..N).and_then(|s| s.try_into().ok()).ok_or_else(|| err(format!("{N}-byte scalar truncated")))
 }
 
 fn literal(v: u8, out: &mut Vec<u8>) -> DResult<()> {
@@ -229,7 +227,9 @@ fn opaque(field_type: u8, raw: &[u8], out: &mut Vec<u8>) -> DResult<()> {
             } else {
                 let int_part = (packed.unsigned_abs() >> 24) as u64;
                 let micros = (packed.unsigned_abs() & 0xFF_FFFF) as u32;
-                if let Cell::Date { year, month, day, hour, minute, second, micros } = value::datetime2(int_part, micros) {
+                if let Cell::Date { year, month, day, hour, minute, second, micros } =
+                    value::datetime2(int_part, micros)
+                {
                     if matches!(field_type, 10 | 14) {
                         out.extend_from_slice(format!("{year:04}-{month:02}-{day:02}").as_bytes());
                     } else {
@@ -297,7 +297,7 @@ mod tests {
         let header = 4;
         let keys_at = header + 2 * 4 + 2 * 3; // 18
         let arr_at = keys_at + 2; // 20
-        // array: count=2, size, 2 value entries (3 bytes each), then the string "x" (len byte + 1)
+                                  // array: count=2, size, 2 value entries (3 bytes each), then the string "x" (len byte + 1)
         let arr: Vec<u8> = {
             let mut a = vec![2, 0, 0, 0];
             a.extend_from_slice(&[LITERAL, 1, 0]); // true inline

@@ -491,7 +491,8 @@ impl BinlogSource {
         if self.tables.get(&id).is_some_and(|t| t.raw == data) {
             return Ok(());
         }
-        let mut tm = table_map::parse(data, id_len, !self.mysql).map_err(|e| self.decode_err(events::TABLE_MAP, log_pos, e))?;
+        let mut tm =
+            table_map::parse(data, id_len, !self.mysql).map_err(|e| self.decode_err(events::TABLE_MAP, log_pos, e))?;
         if tm.needs_info() {
             let info = self.info.columns(&tm.table).await?;
             tm.apply_info(&info).map_err(BinlogError::Invalid)?;
@@ -511,8 +512,8 @@ impl BinlogSource {
             _ => RowOp::Delete,
         };
         let id_len = table_map::table_id_len(self.post_header_len(ty, if v2 { 10 } else { 8 }));
-        let ev = rows::parse_header(data, id_len, v2, op == RowOp::Update)
-            .map_err(|e| self.decode_err(ty, log_pos, e))?;
+        let ev =
+            rows::parse_header(data, id_len, v2, op == RowOp::Update).map_err(|e| self.decode_err(ty, log_pos, e))?;
         self.group = Group::Txn;
         let Some(tm) = self.tables.get(&ev.table_id) else {
             return Err(self.decode_err(
@@ -525,7 +526,8 @@ impl BinlogSource {
             ));
         };
         if ev.ncols != tm.columns.len() {
-            let msg = format!("{} columns in the row event, {} in the TABLE_MAP of {}", ev.ncols, tm.columns.len(), tm.table);
+            let msg =
+                format!("{} columns in the row event, {} in the TABLE_MAP of {}", ev.ncols, tm.columns.len(), tm.table);
             return Err(self.decode_err(ty, log_pos, DecodeError(msg)));
         }
         if !ev.is_full_image() {
@@ -549,10 +551,9 @@ async fn next_event(stream: &mut BinlogStream, silence: Duration, ep: &Endpoint)
     use futures_core::Stream;
     let next = std::future::poll_fn(|cx| Pin::new(&mut *stream).poll_next(cx));
     match tokio::time::timeout(silence, next).await {
-        Err(_) => Err(BinlogError::Lost(format!(
-            "no event and no heartbeat from the source for {} s",
-            silence.as_secs()
-        ))),
+        Err(_) => {
+            Err(BinlogError::Lost(format!("no event and no heartbeat from the source for {} s", silence.as_secs())))
+        }
         Ok(None) => Err(BinlogError::Lost("the source ended the binlog stream".into())),
         Ok(Some(Err(e))) => Err(BinlogError::from_driver(e, ep, "reading the binlog")),
         Ok(Some(Ok(ev))) => Ok(ev),

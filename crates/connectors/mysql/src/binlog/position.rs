@@ -83,7 +83,8 @@ fn text(row: &Row, i: usize) -> Option<String> {
 /// COMMIT or a DDL statement) with a timestamp at or after it. The GTID state
 /// at the returned position comes from the file's GTID_LIST (MariaDB) or
 /// PREVIOUS_GTIDS (MySQL) event plus the transactions before it. The reads
-/// register as replicas with temporary server ids in 0x7F000000..0x7FFFFFFF.
+/// register as replicas with temporary server ids in 0x3F000000..=0x3FFFFFFF
+/// (outside the 0x40000000.. range the engine derives job replica ids from).
 pub async fn position_at_time(
     ep: &Endpoint,
     unix_seconds: i64,
@@ -125,7 +126,7 @@ pub async fn position_at_time(
 fn scan_server_id() -> u32 {
     static N: AtomicU32 = AtomicU32::new(0);
     let salt = std::process::id().wrapping_mul(2_654_435_761) ^ N.fetch_add(1, Ordering::Relaxed).wrapping_mul(40_503);
-    0x7F00_0000 | (salt & 0x00FF_FFFF)
+    0x3F00_0000 | (salt & 0x00FF_FFFF)
 }
 
 async fn dump(ep: &Endpoint, file: &str, mariadb: bool, timeout: Duration) -> Result<BinlogStream, BinlogError> {

@@ -240,8 +240,8 @@ mod tests {
 
     fn table(columns: Vec<Column>) -> TableMap {
         let n = columns.len();
-        let mut tm = super::super::table_map::parse(&[1, 0, 0, 0, 0, 0, 0, 0, 1, b'd', 0, 1, b't', 0, 0, 0], 6, false)
-            .unwrap();
+        let mut tm =
+            super::super::table_map::parse(&[1, 0, 0, 0, 0, 0, 0, 0, 1, b'd', 0, 1, b't', 0, 0, 0], 6, false).unwrap();
         tm.table = TableId::new("d", "t");
         tm.columns = columns;
         tm.names = (0..n).map(|i| format!("c{i}")).collect();
@@ -261,7 +261,12 @@ mod tests {
             col(Kind::Int24, false),
             col(Kind::Year, false),
             col(Kind::Str { len_bytes: 1 }, false),
-            Column { kind: Kind::Enum { pack: 1 }, unsigned: false, pad: false, values: vec![b"a".to_vec(), b"b".to_vec()] },
+            Column {
+                kind: Kind::Enum { pack: 1 },
+                unsigned: false,
+                pad: false,
+                values: vec![b"a".to_vec(), b"b".to_vec()],
+            },
             Column {
                 kind: Kind::Set { pack: 1 },
                 unsigned: false,
@@ -285,7 +290,15 @@ mod tests {
         let int_part = (((ym << 5) | 29) << 17) | (23 << 12) | (59 << 6) | 58;
         row.extend_from_slice(&(int_part + 0x80_0000_0000).to_be_bytes()[3..]);
         row.extend_from_slice(&123_456u32.to_be_bytes()[1..]);
-        let ev = RowsEvent { table_id: 0, flags: 0, extra: &[], ncols: 10, present: &[0xFF, 0x03], present_after: None, rows: &row };
+        let ev = RowsEvent {
+            table_id: 0,
+            flags: 0,
+            extra: &[],
+            ncols: 10,
+            present: &[0xFF, 0x03],
+            present_after: None,
+            rows: &row,
+        };
         let mut out = Vec::new();
         decode(&tm, &ev, RowOp::Insert, &mut out).unwrap();
         assert_eq!(out.len(), 1);

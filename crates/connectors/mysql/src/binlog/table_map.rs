@@ -64,26 +64,50 @@ pub enum Kind {
     Float,
     Double,
     Year,
-    Decimal { precision: u8, scale: u8 },
+    Decimal {
+        precision: u8,
+        scale: u8,
+    },
     Date,
     Time,
-    Time2 { fsp: u8 },
+    Time2 {
+        fsp: u8,
+    },
     DateTime,
-    DateTime2 { fsp: u8 },
+    DateTime2 {
+        fsp: u8,
+    },
     Timestamp,
-    Timestamp2 { fsp: u8 },
-    Bit { len: u16 },
+    Timestamp2 {
+        fsp: u8,
+    },
+    Bit {
+        len: u16,
+    },
     /// VARCHAR/VARBINARY: a 1- or 2-byte length, then the bytes.
-    Str { len_bytes: u8 },
+    Str {
+        len_bytes: u8,
+    },
     /// CHAR/BINARY(max bytes): like `Str`, with trailing spaces (CHAR) or
     /// zero bytes (BINARY) left out by the server.
-    Char { len_bytes: u8, max: u16 },
+    Char {
+        len_bytes: u8,
+        max: u16,
+    },
     /// BLOB/TEXT/GEOMETRY/VECTOR: a 1..4-byte length, then the bytes.
-    Blob { len_bytes: u8 },
+    Blob {
+        len_bytes: u8,
+    },
     /// MySQL's binary JSON behind a 1..4-byte length.
-    Json { len_bytes: u8 },
-    Enum { pack: u8 },
-    Set { pack: u8 },
+    Json {
+        len_bytes: u8,
+    },
+    Enum {
+        pack: u8,
+    },
+    Set {
+        pack: u8,
+    },
 }
 
 impl Kind {

@@ -310,6 +310,9 @@ mod tests {
             Cell::Date { year: 2023, month: 12, day: 31, hour: 23, minute: 59, second: 59, micros: 0 }
         );
         assert_eq!(date(0), zero_date());
-        assert_eq!(date((2024 << 9) | (2 << 5) | 29), Cell::Date { year: 2024, month: 2, day: 29, hour: 0, minute: 0, second: 0, micros: 0 });
+        assert_eq!(
+            date((2024 << 9) | (2 << 5) | 29),
+            Cell::Date { year: 2024, month: 2, day: 29, hour: 0, minute: 0, second: 0, micros: 0 }
+        );
     }
 }
