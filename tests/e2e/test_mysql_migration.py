@@ -191,7 +191,7 @@ SLOW_LOAD = ["--chunk-rows", "2000", "--full-load-workers", "1", "--batch-rows",
 def test_kill_9_during_full_load_resumes_without_duplicates_or_gaps(server_factory, mysql, mysql_target,
                                                                    big_source, target_cleanup):
     srv = server_factory(SLOW_LOAD)
-    raw = srv.create_access_key("kill").raw
+    raw = srv.create_access_key("kill").client("sdk-v2")  # the official SDK, v1 signatures
     dest = big_source + "_copy"
     target_cleanup.append(dest)
     job = start_migration(raw, mysql, mysql_target, {big_source: {"name": dest, "all": True}})
