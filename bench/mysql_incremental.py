@@ -86,8 +86,10 @@ def main():
         # The stream: M single-row UPDATE transactions, as sysbench oltp_update_index issues them.
         sql(src, f"""CREATE PROCEDURE stream(n INT) BEGIN
                         DECLARE i INT DEFAULT 0;
+                        DECLARE target INT;
                         WHILE i < n DO
-                          UPDATE sbtest1 SET k = k + 1 WHERE id = 1 + FLOOR(RAND() * {args.rows});
+                          SET target = 1 + FLOOR(RAND() * {args.rows});
+                          UPDATE sbtest1 SET k = k + 1 WHERE id = target;
                           SET i = i + 1;
                         END WHILE; END""", "sbtest", delimiter="$$")
         t0 = time.time()
