@@ -71,19 +71,36 @@ def target_cleanup(mysql_target):
         target_exec(mysql_target, f"DROP DATABASE IF EXISTS `{n}`", check=False)
 
 
+# Numbers and times compare as their full text (HEX() would round a FLOAT or DECIMAL to an integer);
+# strings, binaries, BIT, JSON and GEOMETRY as the hex of their bytes.
+AS_TEXT = ("tinyint", "smallint", "mediumint", "int", "bigint", "decimal", "float", "double", "date",
+           "datetime", "timestamp", "time", "year")
+
+
 def rows(port_exec, db, table, order):
-    """Every row, every column as hex of its bytes (exact), in key order."""
-    cols = port_exec(f"SELECT GROUP_CONCAT(CONCAT('HEX(`', COLUMN_NAME, '`)') ORDER BY ORDINAL_POSITION) "
+    """Every row, every column exactly, in key order."""
+    text_types = ", ".join(f"'{t}'" for t in AS_TEXT)
+    cols = port_exec(f"SELECT GROUP_CONCAT(IF(DATA_TYPE IN ({text_types}), CONCAT('CAST(`', COLUMN_NAME, '` AS CHAR)'), "
+                     f"CONCAT('HEX(`', COLUMN_NAME, '`)')) ORDER BY ORDINAL_POSITION) "
                      f"FROM information_schema.COLUMNS WHERE TABLE_SCHEMA='{db}' AND TABLE_NAME='{table}'").stdout.strip()
     return port_exec(f"SET time_zone='+00:00'; SELECT {cols} FROM `{db}`.`{table}` ORDER BY {order}").stdout
 
 
+def checksum(port_exec, db, table):
+    return port_exec(f"CHECKSUM TABLE `{db}`.`{table}` EXTENDED").stdout.split()[-1]
+
+
 def assert_identical(mysql_target, src_db, dst_db, tables):
+    """Row by row (exact text or bytes of every value), then the server's checksum of the stored rows,
+    which also catches a FLOAT that prints the same but differs in its last bit."""
+    src_exec = lambda q: mysql_exec(q)  # noqa: E731
+    dst_exec = lambda q: target_exec(mysql_target, q)  # noqa: E731
     for table, order in tables.items():
-        src = rows(lambda q: mysql_exec(q), src_db, table, order)
-        dst = rows(lambda q: target_exec(mysql_target, q), dst_db, table, order)
+        src = rows(src_exec, src_db, table, order)
+        dst = rows(dst_exec, dst_db, table, order)
         assert src.count("\n") > 0, f"source {table} is empty"
         assert src == dst, f"{table}: rows differ between source and destination"
+        assert checksum(src_exec, src_db, table) == checksum(dst_exec, dst_db, table), f"{table}: checksums differ"
 
 
 ALL_TABLES = {"typed": "id", "composite": "a, b", "nokey": "a, b", "uniq": "u"}
@@ -226,3 +243,15 @@ def test_suspend_then_start_resumes_the_full_load(server_factory, mysql, mysql_t
     raw.call("StartDtsJob", {"DtsJobId": job})
     wait_finished(raw, job, timeout=180)
     assert_identical(mysql_target, big_source, dest, {"k": "id", "nk": "x, y"})
+
+
+def test_dblist_table_names_may_be_patterns(raw, mysql, mysql_target, source_db, target_cleanup):
+    dest = source_db + "_re"
+    target_cleanup.append(dest)
+    # `[cn]o.*` selects composite and nokey, not typed or uniq.
+    job = start_migration(raw, mysql, mysql_target,
+                          {source_db: {"name": dest, "all": False, "Table": {"[cn]o.*": {"all": True}}}})
+    wait_finished(raw, job)
+    tables = sorted(target_exec(mysql_target, f"SHOW TABLES FROM `{dest}`").stdout.split())
+    assert tables == ["composite", "nokey"], tables
+    assert_identical(mysql_target, source_db, dest, {"composite": "a, b", "nokey": "a, b"})

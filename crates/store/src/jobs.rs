@@ -50,6 +50,9 @@ fn job_type_key(t: JobType) -> &'static str {
     t.as_param()
 }
 
+/// A job row as read: its document and its sealed passwords.
+type JobRow = (String, Option<Vec<u8>>, Option<Vec<u8>>);
+
 fn password_context(job_id: &str, side: &str) -> String {
     format!("job:{job_id}:{side}")
 }
@@ -118,7 +121,7 @@ impl Store {
     }
 
     fn load_in(&self, tx: &Transaction<'_>, owner: Option<&str>, id: &str) -> Result<Option<Job>, StoreError> {
-        let row: Option<(String, Option<Vec<u8>>, Option<Vec<u8>>)> = tx
+        let row: Option<JobRow> = tx
             .query_row(
                 "SELECT doc, src_password, dest_password FROM jobs
                  WHERE (job_id = ?1 OR instance_id = ?1) AND (?2 IS NULL OR owner = ?2)",

@@ -7,7 +7,7 @@
 //! nothing is applied twice, nothing is skipped.
 
 use crate::cell;
-use crate::error::{Context, MySqlError};
+use crate::error::{guarded, Context, MySqlError};
 use crate::session::{self, quote_ident};
 use crate::sink::META_SCHEMA;
 use mysql_async::prelude::Queryable;
@@ -251,12 +251,12 @@ impl ChangeApplier {
         let mut tx = self.conn.start_transaction(TxOpts::default()).await.context(|| "begin applying changes".into())?;
         for op in &ops {
             let (sql, params, rows, bytes) = statement(op);
-            tx.exec_drop(sql, Params::Positional(params)).await.context(|| format!("apply changes to {}", op_table(op)))?;
+            guarded(tx.exec_drop(sql, Params::Positional(params)), || format!("apply changes to {}", op_table(op))).await?;
             applied.rows += rows;
             applied.bytes += bytes;
         }
         record(&mut tx, &job_key, position, source_time).await?;
-        tx.commit().await.context(|| "commit applied changes".into())?;
+        guarded(tx.commit(), || "commit applied changes".into()).await?;
         Ok(applied)
     }
 

@@ -64,3 +64,23 @@ impl From<opendts_core::probe::Outcome> for MySqlError {
         }
     }
 }
+
+/// How long a data-path operation may go without an answer before the
+/// connection is given up (a stalled socket, a lost packet, a driver that
+/// misread the stream). The caller's retry then reconnects and resumes from
+/// the last checkpoint, so a stall costs time, never data.
+pub const STALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Awaits a driver operation, turning a stall into a retryable error.
+pub async fn guarded<T>(
+    operation: impl std::future::Future<Output = Result<T, mysql_async::Error>>,
+    what: impl FnOnce() -> String,
+) -> Result<T, MySqlError> {
+    match tokio::time::timeout(STALL_TIMEOUT, operation).await {
+        Ok(result) => result.context(what),
+        Err(_) => Err(MySqlError::Connection {
+            context: what(),
+            message: format!("no answer for {} s; the connection is abandoned", STALL_TIMEOUT.as_secs()),
+        }),
+    }
+}

@@ -37,6 +37,9 @@ pub struct TableMapping {
     pub estimated_rows: u64,
 }
 
+/// Four text columns of an information_schema or SHOW row, as bytes.
+type Row4 = (Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>);
+
 fn is_system(schema: &str) -> bool {
     SYSTEM_SCHEMAS.iter().any(|s| s.eq_ignore_ascii_case(schema))
 }
@@ -98,7 +101,7 @@ struct SourceColumn {
 }
 
 async fn read_columns(conn: &mut Conn, id: &TableId) -> Result<Vec<SourceColumn>, MySqlError> {
-    let rows: Vec<(Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>)> = conn
+    let rows: Vec<Row4> = conn
         .exec(
             "SELECT COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, EXTRA FROM information_schema.COLUMNS
              WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
@@ -190,7 +193,7 @@ pub async fn selected_views(conn: &mut Conn, db_list: &DbList) -> Result<Vec<(Ta
         }
         let dest_db = db.dest_name_for(&schema).to_string();
         let sql = format!("SHOW CREATE VIEW {}.{}", quote_ident(&schema), quote_ident(&name));
-        let row: Option<(Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>)> =
+        let row: Option<Row4> =
             conn.query_first(sql).await.context(|| format!("read view {schema}.{name}"))?;
         if let Some((_, ddl, _, _)) = row {
             let ddl = view_ddl(&text(ddl), &schema, &dest_db);

@@ -7,7 +7,7 @@
 //! skipped and any other chunk left no trace.
 
 use crate::cell;
-use crate::error::{Context, MySqlError};
+use crate::error::{guarded, Context, MySqlError};
 use crate::session::quote_ident;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Params, TxOpts, Value};
@@ -87,6 +87,27 @@ pub async fn snapshot_positions(conn: &mut Conn, job_id: &str) -> Result<Vec<(Ta
     Ok(out)
 }
 
+/// Which of `tables` exist on the destination.
+pub async fn existing_tables<'t>(
+    conn: &mut Conn,
+    tables: impl Iterator<Item = &'t TableId>,
+) -> Result<HashSet<TableId>, MySqlError> {
+    let mut out = HashSet::new();
+    for t in tables {
+        let found: Option<u8> = conn
+            .exec_first(
+                "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+                (&t.schema, &t.table),
+            )
+            .await
+            .context(|| format!("look for {t} on the destination"))?;
+        if found.is_some() {
+            out.insert(t.clone());
+        }
+    }
+    Ok(out)
+}
+
 /// Runs a DDL statement (CREATE DATABASE / TABLE / VIEW).
 pub async fn execute_ddl(conn: &mut Conn, sql: &str, what: &str) -> Result<(), MySqlError> {
     conn.query_drop(sql).await.context(|| format!("create {what} on the destination"))
@@ -102,10 +123,7 @@ pub struct ChunkWriter<'c> {
 
 impl<'c> ChunkWriter<'c> {
     pub async fn begin(conn: &'c mut Conn, table: &TableId, columns: &[String]) -> Result<ChunkWriter<'c>, MySqlError> {
-        let tx = conn
-            .start_transaction(TxOpts::default())
-            .await
-            .context(|| format!("begin writing {table}"))?;
+        let tx = guarded(conn.start_transaction(TxOpts::default()), || format!("begin writing {table}")).await?;
         Ok(ChunkWriter { tx, table: table.clone(), columns: columns.to_vec(), rows: 0 })
     }
 
@@ -117,10 +135,8 @@ impl<'c> ChunkWriter<'c> {
         for part in rows.chunks(per_statement) {
             let sql = insert_sql(&self.table, &self.columns, part.len());
             let params: Vec<Value> = part.iter().flat_map(|r| r.iter().map(cell::to_value)).collect();
-            self.tx
-                .exec_drop(sql, Params::Positional(params))
-                .await
-                .context(|| format!("write {} rows into {}", part.len(), self.table))?;
+            let n = part.len();
+            guarded(self.tx.exec_drop(sql, Params::Positional(params)), || format!("write {n} rows into {}", self.table)).await?;
             self.rows += part.len() as u64;
         }
         Ok(())
@@ -145,7 +161,7 @@ impl<'c> ChunkWriter<'c> {
             )
             .await
             .context(|| format!("checkpoint chunk {chunk} of {table}"))?;
-        self.tx.commit().await.context(|| format!("commit chunk {chunk} of {table}"))?;
+        guarded(self.tx.commit(), || format!("commit chunk {chunk} of {table}")).await?;
         Ok(self.rows)
     }
 }

@@ -1,7 +1,7 @@
 //! Full-load reads: a table is cut into key ranges (chunks) that are read independently.
 
 use crate::cell;
-use crate::error::{Context, MySqlError};
+use crate::error::{guarded, Context, MySqlError};
 use crate::schema::TableMapping;
 use crate::session::quote_ident;
 use mysql_async::prelude::Queryable;
@@ -156,10 +156,10 @@ where
 {
     let (sql, params) = chunk_query(m, chunk);
     let what = || format!("read chunk {} of {}", chunk.index, m.source);
-    let mut result = conn.exec_iter(sql, Params::Positional(params)).await.context(what)?;
+    let mut result = guarded(conn.exec_iter(sql, Params::Positional(params)), what).await?;
     let mut batch = Vec::with_capacity(batch_rows);
     let mut total = 0u64;
-    while let Some(row) = result.next().await.context(what)? {
+    while let Some(row) = guarded(result.next(), what).await? {
         batch.push(row_cells(row));
         if batch.len() >= batch_rows {
             total += batch.len() as u64;

@@ -68,6 +68,7 @@ async fn load_or_make_plan(
     job: &Job,
     tables: &[TableMapping],
     source: &Endpoint,
+    dest: &Endpoint,
     config: &PipelineConfig,
 ) -> Result<Plan, PipelineError> {
     if let Some(text) = engine.store().job_state(&job.job_id, PLAN_KEY).map_err(|e| PipelineError::Fatal(e.to_string()))? {
@@ -77,11 +78,28 @@ async fn load_or_make_plan(
         tracing::warn!(job_id = %job.job_id, "stored full-load plan unreadable; planning again");
     }
     let mut conn = session::source(source).await?;
+    let existing = {
+        let mut out = session::sink(dest).await?;
+        sink::existing_tables(&mut out, tables.iter().map(|t| &t.dest)).await?
+    };
     let mut planned = Vec::with_capacity(tables.len());
     for t in tables {
+        if !existing.contains(&t.dest) {
+            if job.migration_mode.structure_initialization {
+                // Created on the source after the schema phase: its CREATE TABLE and
+                // rows come through the binlog (or, without sync, after the task started).
+                tracing::info!(job_id = %job.job_id, table = %t.source, "table created after the schema phase; not in the full load");
+                continue;
+            }
+            return Err(PipelineError::Fatal(format!(
+                "DTS-10009: the destination table {} does not exist: create it, or enable StructureInitialization",
+                t.dest
+            )));
+        }
         planned.push(PlannedTable { source: t.source.clone(), chunks: snapshot::plan_chunks(&mut conn, t, config.chunk_rows).await? });
     }
-    let plan = Plan { id: new_plan_id(), tables: planned, estimated_rows: tables.iter().map(|t| t.estimated_rows).sum() };
+    let estimated_rows = tables.iter().filter(|t| planned.iter().any(|p| p.source == t.source)).map(|t| t.estimated_rows).sum();
+    let plan = Plan { id: new_plan_id(), tables: planned, estimated_rows };
     let text = serde_json::to_string(&plan).map_err(|e| PipelineError::Fatal(e.to_string()))?;
     engine.store().put_job_state(&job.job_id, PLAN_KEY, &text).map_err(|e| PipelineError::Fatal(e.to_string()))?;
     tracing::info!(job_id = %job.job_id, tables = plan.tables.len(), chunks = plan.tables.iter().map(|t| t.chunks.len()).sum::<usize>(), "full load planned");
@@ -109,7 +127,7 @@ pub(super) async fn run(
         let mut conn = session::source(source).await?;
         schema::selected_tables(&mut conn, db_list).await?
     };
-    let plan = load_or_make_plan(engine, job, &tables, source, config).await?;
+    let plan = load_or_make_plan(engine, job, &tables, source, dest, config).await?;
     let key = plan.checkpoint_key(&job.job_id);
 
     let mut queue = VecDeque::new();
@@ -195,7 +213,9 @@ async fn copy_chunks(
         } else {
             None
         };
+        tracing::debug!(table = %task.table.source, chunk = task.chunk.index, snapshot = snapshot.is_some(), "copying chunk");
         let copied = copy_chunk(&mut src, &mut out, &task, key, batch_rows, snapshot.as_ref()).await;
+        tracing::debug!(table = %task.table.source, chunk = task.chunk.index, ok = copied.is_ok(), "chunk copied");
         if snapshot.is_some() {
             snapshot::end_consistent_read(&mut src).await?;
         }

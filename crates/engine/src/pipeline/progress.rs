@@ -30,7 +30,7 @@ impl Progress {
                 let Some(engine) = engine.upgrade() else { return };
                 let done = rows.load(Ordering::Relaxed);
                 // The estimate comes from table statistics and may be short: never claim 100 % early.
-                let percent = if total == 0 { 0 } else { (done.saturating_mul(100) / total).min(99) as u32 };
+                let percent = done.saturating_mul(100).checked_div(total).map_or(0, |p| p.min(99) as u32);
                 let written = update(&engine, &job_id, epoch, |j| {
                     j.full_data.progress = done.to_string();
                     j.full_data.percent = percent;
