@@ -14,7 +14,7 @@ pub mod session;
 pub mod sink;
 pub mod snapshot;
 mod probe;
-pub mod tcp;
+pub use opendts_connector_common::tcp;
 
 pub use privileges::{check_privileges, evaluate as evaluate_grants, required as required_privileges};
 pub use error::MySqlError;

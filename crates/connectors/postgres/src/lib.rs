@@ -4,7 +4,7 @@
 pub mod login;
 mod privileges;
 mod probe;
-pub mod tcp;
+pub use opendts_connector_common::tcp;
 
 pub use privileges::{check_privileges, evaluate as evaluate_privileges, RoleFacts};
 pub use probe::probe;

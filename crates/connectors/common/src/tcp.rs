@@ -1,5 +1,4 @@
 //! The "Telnet" test: resolve the endpoint address and open a plain TCP connection.
-//! (The MySQL connector carries the same code; it would move to a shared crate.)
 
 use opendts_core::endpoint::Endpoint;
 use opendts_core::probe::{FailureKind, Outcome};
@@ -136,9 +135,9 @@ mod tests {
 
     #[test]
     fn targets() {
-        assert_eq!(target(&ep(" 127.0.0.1 ", "5432")), Ok(Target { host: "127.0.0.1".into(), port: 5432 }));
-        assert_eq!(target(&ep("[::1]", "5432")).map(|t| t.display()), Ok("[::1]:5432".to_string()));
-        assert_eq!(target(&ep("", "5432")).unwrap_err().failure, Some(FailureKind::NotSupported));
+        assert_eq!(target(&ep(" 127.0.0.1 ", "3306")), Ok(Target { host: "127.0.0.1".into(), port: 3306 }));
+        assert_eq!(target(&ep("[::1]", "3306")).map(|t| t.display()), Ok("[::1]:3306".to_string()));
+        assert_eq!(target(&ep("", "3306")).unwrap_err().failure, Some(FailureKind::NotSupported));
         assert_eq!(target(&ep("db", "")).unwrap_err().failure, Some(FailureKind::NotSupported));
         assert_eq!(target(&ep("db", "abc")).unwrap_err().failure, Some(FailureKind::Other));
         assert_eq!(target(&ep("db", "0")).unwrap_err().failure, Some(FailureKind::Other));
@@ -148,7 +147,7 @@ mod tests {
 
     #[tokio::test]
     async fn unresolvable_host() {
-        let t = Target { host: "opendts-no-such-host.invalid".into(), port: 5432 };
+        let t = Target { host: "opendts-no-such-host.invalid".into(), port: 3306 };
         let o = connect_test(&t, Duration::from_secs(5)).await;
         assert!(matches!(o.failure, Some(FailureKind::HostNotFound | FailureKind::Timeout)), "{o:?}");
     }

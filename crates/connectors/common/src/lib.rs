@@ -1,0 +1,3 @@
+//! Code every connector needs, whatever the database family.
+
+pub mod tcp;
