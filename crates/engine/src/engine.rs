@@ -81,10 +81,14 @@ impl JobControl for Engine {
         let mut workers = self.workers.lock().unwrap_or_else(|p| p.into_inner());
         // Any running worker works for an older epoch: stop it first.
         if let Some(handle) = workers.remove(job_id) {
+            if !handle.is_finished() {
+                tracing::info!(job_id, "stopping the job's running worker");
+            }
             handle.abort();
         }
         let (Some(job), Some(engine)) = (job, self.me.upgrade()) else { return };
         if job.status.is_active() {
+            tracing::info!(job_id, status = %job.status, epoch = job.epoch, "starting the job's worker");
             let id = job.job_id.clone();
             let handle = tokio::spawn(async move {
                 worker::run(&engine, job).await;
