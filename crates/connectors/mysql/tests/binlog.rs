@@ -80,6 +80,7 @@ async fn source(ep: &Endpoint, start: SourcePosition) -> BinlogSource {
         server_id: server_id(),
         start,
         heartbeat: Duration::from_secs(1),
+        tables: None,
     })
     .await
     .unwrap()
@@ -556,6 +557,7 @@ async fn bad_start_positions_fail_early() {
         server_id: server_id(),
         start,
         heartbeat: Duration::from_secs(1),
+        tables: None,
     };
     let err =
         BinlogSource::connect(cfg(SourcePosition::Binlog { file: "no-such-binlog.000001".into(), pos: 4, gtid: None }))

@@ -145,6 +145,10 @@ pub(super) async fn run(
         server_id: server_id(&job.job_id),
         start,
         heartbeat: Duration::from_secs(1),
+        tables: Some(binlog::TableFilter({
+            let list = std::sync::Arc::new(db_list.clone());
+            std::sync::Arc::new(move |t: &TableId| list.select_table(&t.schema, &t.table).is_some())
+        })),
     };
     let mut stream = BinlogSource::connect(cfg).await.map_err(binlog_error)?;
     let (tx, mut rx) = mpsc::channel::<Result<ChangeEvent, binlog::BinlogError>>(READ_AHEAD);
