@@ -1,9 +1,16 @@
 //! PostgreSQL connector: connectivity probes and privilege prechecks; later the
 //! logical-replication source and the COPY sink.
 
+pub mod cell;
+pub mod error;
 pub mod login;
+pub mod precheck;
+pub mod schema;
+pub mod session;
+pub mod sink;
 mod privileges;
 mod probe;
+pub mod wal;
 pub use opendts_connector_common::tcp;
 
 pub use privileges::{check_privileges, evaluate as evaluate_privileges, RoleFacts};
