@@ -1,6 +1,7 @@
 //! PostgreSQL connector: connectivity probes and privilege prechecks; later the
 //! logical-replication source and the COPY sink.
 
+pub mod apply;
 pub mod cell;
 pub mod error;
 pub mod login;
@@ -8,6 +9,7 @@ pub mod precheck;
 pub mod schema;
 pub mod session;
 pub mod sink;
+pub mod snapshot;
 mod privileges;
 mod probe;
 pub mod wal;

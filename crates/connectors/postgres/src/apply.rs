@@ -1,0 +1,781 @@
+//! Applying change streams to a PostgreSQL destination.
+//!
+//! Row changes are applied idempotently, in source order, and each
+//! destination transaction also records the source position reached
+//! (`opendts_meta.incremental_checkpoint`), so after a crash the stream
+//! resumes exactly after the last applied change: nothing is applied twice,
+//! nothing is skipped. The caller confirms a position to the source (the WAL
+//! LSN, the binlog offset) only after [`ChangeApplier::apply_rows`] returned.
+//!
+//! - Insert, and an update that lists every destination column: `INSERT ...
+//!   ON CONFLICT (key) DO UPDATE SET` the listed columns.
+//! - An update whose row omits columns (unchanged TOASTed values, see
+//!   [`crate::wal`]): `UPDATE ... SET` only the listed columns `WHERE key =
+//!   old key`; a row not found there is upserted instead.
+//! - A key change with the whole row: delete the old key, upsert the new row.
+//! - Delete: `DELETE ... WHERE key`.
+//! - Tables without a key (no primary key, no unique index on NOT NULL
+//!   columns): a delete removes one row equal to the old row in every listed
+//!   column (`(tableoid, ctid)` of the first match); an insert is a plain
+//!   INSERT; an update is both.
+//!
+//! Values travel as text ([`crate::cell`]) in `text[]` parameters, one array
+//! per column, cast to the destination column's type on the server
+//! (`unnest($1::text[], ...)` then `c0::<type>`), so every cell kind works
+//! for every column type, and a statement's text does not depend on its row
+//! count (statements are prepared once and cached). Consecutive changes of
+//! the same table, kind and columns are merged into one statement, never
+//! reordered; an upsert or update batch never holds the same key twice.
+
+use crate::cell::{self, TextKind};
+use crate::error::{guarded, Context, PgError};
+use crate::session::{qualified, quote_ident};
+use crate::sink::META_SCHEMA;
+use opendts_core::change::{DdlChange, DdlKind, RowChange, RowOp, SourcePosition};
+use opendts_core::dblist::filter::FilterValue;
+use opendts_core::dblist::{DbList, TableSelection};
+use opendts_core::endpoint::Endpoint;
+use opendts_core::row::{Cell, TableId};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, Statement, Transaction};
+
+/// Rows merged into one statement at most.
+const MAX_MERGED: usize = 1000;
+
+/// One column of a destination table.
+#[derive(Debug)]
+struct DestColumn {
+    name: String,
+    /// The type to cast text to (`format_type` without the modifier, so that
+    /// the column's own length checks apply rather than a cast's truncation).
+    cast: String,
+    kind: TextKind,
+    generated: bool,
+    identity_always: bool,
+}
+
+/// What the destination table looks like (cached; dropped on DDL or error).
+#[derive(Debug)]
+struct DestTable {
+    id: TableId,
+    columns: Vec<DestColumn>,
+    by_name: HashMap<String, usize>,
+    /// Primary key, else a unique index on NOT NULL columns; empty when none.
+    key: Vec<String>,
+}
+
+impl DestTable {
+    fn column(&self, name: &str) -> &DestColumn {
+        &self.columns[self.by_name[name]]
+    }
+    fn cast(&self, name: &str) -> &str {
+        &self.column(name).cast
+    }
+    fn writable(&self) -> impl Iterator<Item = &DestColumn> {
+        self.columns.iter().filter(|c| !c.generated)
+    }
+    fn sql_name(&self) -> String {
+        qualified(&self.id.schema, &self.id.table)
+    }
+}
+
+type Text = Option<String>;
+type TextRow = Vec<Text>;
+
+/// One statement's worth of work on the destination.
+#[derive(Debug)]
+enum Op {
+    /// Plain insert into a keyless table.
+    Insert { table: Arc<DestTable>, columns: Vec<String>, rows: Vec<TextRow> },
+    /// Insert or overwrite the listed columns, by key.
+    Upsert { table: Arc<DestTable>, columns: Vec<String>, rows: Vec<TextRow>, keys: HashSet<TextRow> },
+    /// Set only the listed columns of the row with key `old_keys[i]`; rows not
+    /// found are upserted.
+    Update { table: Arc<DestTable>, columns: Vec<String>, old_keys: Vec<TextRow>, rows: Vec<TextRow>, keys: HashSet<TextRow> },
+    /// Delete rows by key.
+    Delete { table: Arc<DestTable>, keys: Vec<TextRow> },
+    /// Delete one row of a keyless table, matching every listed column.
+    DeleteExact { table: Arc<DestTable>, columns: Vec<String>, row: TextRow },
+}
+
+impl Op {
+    fn table(&self) -> &Arc<DestTable> {
+        match self {
+            Op::Insert { table, .. }
+            | Op::Upsert { table, .. }
+            | Op::Update { table, .. }
+            | Op::Delete { table, .. }
+            | Op::DeleteExact { table, .. } => table,
+        }
+    }
+}
+
+/// Statistics of one applied batch.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Applied {
+    pub rows: u64,
+    pub bytes: u64,
+}
+
+/// Writes changes to one PostgreSQL destination for one job.
+pub struct ChangeApplier {
+    client: Client,
+    job_key: String,
+    tables: HashMap<TableId, Arc<DestTable>>,
+    statements: HashMap<String, Statement>,
+}
+
+fn filter_value(c: &Cell) -> Option<FilterValue> {
+    match c {
+        Cell::Null => None,
+        Cell::Int(i) => Some(FilterValue::Int(*i as i128)),
+        Cell::UInt(u) => Some(FilterValue::Int(*u as i128)),
+        Cell::Float(f) => Some(FilterValue::Float(*f as f64)),
+        Cell::Double(d) => Some(FilterValue::Float(*d)),
+        Cell::Bytes(b) => Some(FilterValue::Str(String::from_utf8_lossy(b).into_owned())),
+        other => cell::to_text(other, TextKind::Text).ok().flatten().map(FilterValue::Str),
+    }
+}
+
+fn matches(sel: &TableSelection<'_>, columns: &[String], row: &[Cell]) -> bool {
+    match sel.filter() {
+        None => true,
+        Some(f) => f.eval(&|name: &str| columns.iter().position(|c| c == name).and_then(|i| row.get(i)).and_then(filter_value)),
+    }
+}
+
+impl ChangeApplier {
+    /// Connects to the destination and creates the checkpoint table if needed.
+    pub async fn connect(ep: &Endpoint, job_key: &str) -> Result<ChangeApplier, PgError> {
+        let client = crate::session::sink(ep).await?;
+        let sql = format!(
+            "CREATE SCHEMA IF NOT EXISTS {META_SCHEMA};
+             CREATE TABLE IF NOT EXISTS {META_SCHEMA}.incremental_checkpoint (
+                job_id text NOT NULL PRIMARY KEY, position text NOT NULL,
+                source_time bigint NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+        );
+        let what = || "create the incremental checkpoint table".to_string();
+        // Concurrent creators may race in the catalog: retried once.
+        match client.batch_execute(&sql).await.context(what) {
+            Err(e) if matches!(e.sqlstate(), Some("23505" | "42P06" | "42P07")) => client.batch_execute(&sql).await.context(what)?,
+            other => other?,
+        }
+        Ok(ChangeApplier { client, job_key: job_key.to_string(), tables: HashMap::new(), statements: HashMap::new() })
+    }
+
+    /// The source position after the last change applied, and its source time.
+    pub async fn checkpoint(&mut self) -> Result<Option<(SourcePosition, i64)>, PgError> {
+        let what = || "read the incremental checkpoint".to_string();
+        let row = self
+            .client
+            .query_opt(
+                &format!("SELECT position, source_time FROM {META_SCHEMA}.incremental_checkpoint WHERE job_id = $1"),
+                &[&self.job_key],
+            )
+            .await
+            .context(what)?;
+        let Some(row) = row else { return Ok(None) };
+        let text: String = row.try_get(0).context(what)?;
+        let time: i64 = row.try_get(1).context(what)?;
+        serde_json::from_str(&text).map(|p| Some((p, time))).map_err(|e| PgError::other(what(), e.to_string()))
+    }
+
+    async fn dest_table(&mut self, table: &TableId) -> Result<Arc<DestTable>, PgError> {
+        if let Some(t) = self.tables.get(table) {
+            return Ok(t.clone());
+        }
+        let what = || format!("read the destination table {table}");
+        let name = qualified(&table.schema, &table.table);
+        let oid: Option<u32> = self
+            .client
+            .query_one("SELECT to_regclass($1)::oid", &[&name])
+            .await
+            .context(what)?
+            .try_get(0)
+            .context(what)?;
+        let Some(oid) = oid else {
+            return Err(PgError::other(format!("apply changes to {table}"), "the destination table does not exist"));
+        };
+        let rows = self
+            .client
+            .query(
+                "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), format_type(a.atttypid, NULL),
+                        a.attgenerated <> '', a.attidentity = 'a'
+                 FROM pg_catalog.pg_attribute a
+                 WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+                &[&oid],
+            )
+            .await
+            .context(what)?;
+        let mut columns = Vec::new();
+        for r in rows {
+            let full: String = r.try_get(1).context(what)?;
+            columns.push(DestColumn {
+                name: r.try_get(0).context(what)?,
+                kind: TextKind::of(&full),
+                cast: r.try_get(2).context(what)?,
+                generated: r.try_get(3).context(what)?,
+                identity_always: r.try_get(4).context(what)?,
+            });
+        }
+        let indexes = self
+            .client
+            .query(
+                "SELECT array_agg(a.attname::text ORDER BY k.ord), bool_and(a.attnotnull)
+                 FROM pg_catalog.pg_index i
+                 CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
+                 JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+                 WHERE i.indrelid = $1 AND i.indisunique AND i.indisvalid AND i.indimmediate
+                   AND i.indpred IS NULL AND i.indexprs IS NULL AND k.ord <= i.indnkeyatts
+                 GROUP BY i.indexrelid, i.indisprimary
+                 ORDER BY i.indisprimary DESC, count(*), i.indexrelid",
+                &[&oid],
+            )
+            .await
+            .context(|| format!("read the keys of {table}"))?;
+        let mut key = Vec::new();
+        for r in indexes {
+            let not_null: bool = r.try_get(1).context(what)?;
+            if not_null {
+                key = r.try_get(0).context(what)?;
+                break;
+            }
+        }
+        let by_name = columns.iter().enumerate().map(|(i, c)| (c.name.clone(), i)).collect();
+        let t = Arc::new(DestTable { id: table.clone(), columns, by_name, key });
+        self.tables.insert(table.clone(), t.clone());
+        Ok(t)
+    }
+
+    /// Turns source row changes into destination operations, honouring the
+    /// DbList (selection, renames, column subsets, `filter`, `dml_op`).
+    async fn plan(&mut self, db_list: &DbList, changes: &[RowChange]) -> Result<(Vec<Op>, u64), PgError> {
+        let mut ops: Vec<Op> = Vec::new();
+        let mut bytes = 0u64;
+        for change in changes {
+            let Some(sel) = db_list.select_table(&change.table.schema, &change.table.table) else { continue };
+            let allowed = match change.op {
+                RowOp::Insert => sel.dml_ops.insert,
+                RowOp::Update => sel.dml_ops.update,
+                RowOp::Delete => sel.dml_ops.delete,
+            };
+            if !allowed {
+                continue;
+            }
+            let dest = TableId::new(sel.dest_db.clone(), sel.dest_table.clone());
+            let info = self.dest_table(&dest).await?;
+            // Copied columns: (position in the change, destination name). A
+            // column the destination does not have (dropped by a DDL replayed
+            // ahead of this older row) or computes itself is not written.
+            let copied: Vec<(usize, String)> = change
+                .columns
+                .iter()
+                .enumerate()
+                .filter_map(|(i, c)| sel.dest_column(c).map(|d| (i, d.to_string())))
+                .filter(|(_, d)| info.by_name.get(d).is_some_and(|&i| !info.columns[i].generated))
+                .collect();
+            let dest_columns: Vec<String> = copied.iter().map(|(_, d)| d.clone()).collect();
+            let pick = |row: &[Cell]| -> Result<TextRow, PgError> {
+                copied
+                    .iter()
+                    .map(|(i, d)| {
+                        let c = row.get(*i).unwrap_or(&Cell::Null);
+                        cell::to_text(c, info.column(d).kind)
+                            .map_err(|e| PgError::other(format!("apply changes to {dest}"), format!("column {d}: {e}")))
+                    })
+                    .collect()
+            };
+            let keyed = !info.key.is_empty();
+            let key_pos: Vec<usize> = if keyed {
+                info.key
+                    .iter()
+                    .map(|k| {
+                        dest_columns.iter().position(|c| c == k).ok_or_else(|| {
+                            PgError::other(format!("apply changes to {dest}"), format!("the key column {k} is not in the change"))
+                        })
+                    })
+                    .collect::<Result<_, _>>()?
+            } else {
+                Vec::new()
+            };
+            let key_of = |row: &TextRow| -> TextRow { key_pos.iter().map(|&i| row[i].clone()).collect() };
+            let before_in = change.before.as_deref().map(|r| matches(&sel, &change.columns, r)).unwrap_or(false);
+            let after_in = change.after.as_deref().map(|r| matches(&sel, &change.columns, r)).unwrap_or(false);
+            // Whether the change lists every column the destination can take.
+            let whole = info.writable().all(|c| dest_columns.contains(&c.name));
+            let weight = |row: &[Cell]| row.iter().map(|c| c.weight() as u64).sum::<u64>();
+            let upsert = |row: TextRow| {
+                if keyed {
+                    let key = key_of(&row);
+                    Op::Upsert { table: info.clone(), columns: dest_columns.clone(), rows: vec![row], keys: HashSet::from([key]) }
+                } else {
+                    Op::Insert { table: info.clone(), columns: dest_columns.clone(), rows: vec![row] }
+                }
+            };
+            let delete = |row: TextRow| {
+                if keyed {
+                    Op::Delete { table: info.clone(), keys: vec![key_of(&row)] }
+                } else {
+                    Op::DeleteExact { table: info.clone(), columns: dest_columns.clone(), row }
+                }
+            };
+            let mut next = Vec::new();
+            match (change.op, change.before.as_deref(), change.after.as_deref()) {
+                (RowOp::Insert, _, Some(after)) if after_in => {
+                    bytes += weight(after);
+                    next.push(upsert(pick(after)?));
+                }
+                // A keyed delete runs even when the old row does not match the
+                // filter: pgoutput's old row may hold only the key (the other
+                // cells Null), and deleting an absent key is harmless.
+                (RowOp::Delete, Some(before), _) if before_in || keyed => next.push(delete(pick(before)?)),
+                (RowOp::Update, None, Some(after)) if after_in => {
+                    bytes += weight(after);
+                    let new = pick(after)?;
+                    if keyed && !whole {
+                        let key = key_of(&new);
+                        next.push(Op::Update {
+                            table: info.clone(),
+                            columns: dest_columns.clone(),
+                            old_keys: vec![key.clone()],
+                            rows: vec![new],
+                            keys: HashSet::from([key]),
+                        });
+                    } else {
+                        next.push(upsert(new));
+                    }
+                }
+                (RowOp::Update, Some(before), Some(after)) => {
+                    let (old, new) = (pick(before)?, pick(after)?);
+                    if after_in {
+                        bytes += weight(after);
+                    }
+                    if keyed && !whole && after_in {
+                        let (ok, nk) = (key_of(&old), key_of(&new));
+                        next.push(Op::Update {
+                            table: info.clone(),
+                            columns: dest_columns.clone(),
+                            old_keys: vec![ok.clone()],
+                            rows: vec![new],
+                            keys: HashSet::from([ok, nk]),
+                        });
+                    } else {
+                        let key_moved = !keyed || key_of(&old) != key_of(&new);
+                        // Keyed: the old key goes whenever the row moved or
+                        // left the filter (harmless when absent, see deletes).
+                        if (before_in || keyed) && (key_moved || !after_in) {
+                            next.push(delete(old));
+                        }
+                        if after_in {
+                            next.push(upsert(new));
+                        }
+                    }
+                }
+                _ => {}
+            }
+            for op in next {
+                push_merged(&mut ops, op);
+            }
+        }
+        Ok((ops, bytes))
+    }
+
+    /// Applies row changes (several source transactions may be batched) and
+    /// records `position` in the same destination transaction: either all of
+    /// it is committed or none.
+    pub async fn apply_rows(
+        &mut self,
+        db_list: &DbList,
+        changes: &[RowChange],
+        position: &SourcePosition,
+        source_time: i64,
+    ) -> Result<Applied, PgError> {
+        let result = self.apply_rows_inner(db_list, changes, position, source_time).await;
+        if result.is_err() {
+            // The destination may have changed under the cached shapes.
+            self.tables.clear();
+            self.statements.clear();
+        }
+        result
+    }
+
+    async fn apply_rows_inner(
+        &mut self,
+        db_list: &DbList,
+        changes: &[RowChange],
+        position: &SourcePosition,
+        source_time: i64,
+    ) -> Result<Applied, PgError> {
+        let (ops, bytes) = self.plan(db_list, changes).await?;
+        let mut applied = Applied { rows: 0, bytes };
+        let ChangeApplier { client, job_key, statements, .. } = self;
+        let tx = guarded(client.transaction(), || "begin applying changes".into()).await?;
+        for op in &ops {
+            applied.rows += execute(&tx, statements, op).await?;
+        }
+        record(&tx, statements, job_key, position, source_time).await?;
+        guarded(tx.commit(), || "commit applied changes".into()).await?;
+        Ok(applied)
+    }
+
+    /// Applies a DDL change if it is a TRUNCATE of selected tables that
+    /// `ddl_op` allows (PostgreSQL's TRUNCATE is transactional: it commits
+    /// with the checkpoint), then records the position. Other DDL is not
+    /// replayed here. Returns whether a statement ran.
+    pub async fn apply_ddl(
+        &mut self,
+        db_list: &DbList,
+        ddl: &DdlChange,
+        position: &SourcePosition,
+        source_time: i64,
+    ) -> Result<bool, PgError> {
+        let mut targets: Vec<TableId> = Vec::new();
+        if ddl.kind == DdlKind::TruncateTable {
+            for t in &ddl.tables {
+                if let Some(sel) = db_list.select_table(&t.schema, &t.table) {
+                    if sel.ddl_ops.truncate_table {
+                        let dest = TableId::new(sel.dest_db.clone(), sel.dest_table.clone());
+                        if !targets.contains(&dest) {
+                            targets.push(dest);
+                        }
+                    }
+                }
+            }
+        }
+        let ChangeApplier { client, job_key, statements, .. } = self;
+        let tx = guarded(client.transaction(), || "begin applying DDL".into()).await?;
+        let mut ran = false;
+        for dest in &targets {
+            let name = qualified(&dest.schema, &dest.table);
+            let exists: Option<u32> = tx
+                .query_one("SELECT to_regclass($1)::oid", &[&name])
+                .await
+                .context(|| format!("look for {dest}"))?
+                .try_get(0)
+                .context(|| format!("look for {dest}"))?;
+            if exists.is_none() {
+                tracing::warn!(table = %dest, "TRUNCATE of a table missing on the destination; skipped");
+                continue;
+            }
+            guarded(tx.batch_execute(&format!("TRUNCATE {name}")), || format!("truncate {dest}")).await?;
+            ran = true;
+        }
+        record(&tx, statements, job_key, position, source_time).await?;
+        guarded(tx.commit(), || "commit DDL".into()).await?;
+        Ok(ran)
+    }
+
+    /// Records a position without changes (heartbeats, filtered transactions).
+    pub async fn advance(&mut self, position: &SourcePosition, source_time: i64) -> Result<(), PgError> {
+        let ChangeApplier { client, job_key, statements, .. } = self;
+        let tx = guarded(client.transaction(), || "begin checkpoint".into()).await?;
+        record(&tx, statements, job_key, position, source_time).await?;
+        guarded(tx.commit(), || "commit checkpoint".into()).await
+    }
+}
+
+async fn prepared(tx: &Transaction<'_>, cache: &mut HashMap<String, Statement>, sql: String) -> Result<Statement, PgError> {
+    if let Some(s) = cache.get(&sql) {
+        return Ok(s.clone());
+    }
+    let s = guarded(tx.prepare(&sql), || format!("prepare {sql}")).await?;
+    cache.insert(sql, s.clone());
+    Ok(s)
+}
+
+async fn record(
+    tx: &Transaction<'_>,
+    cache: &mut HashMap<String, Statement>,
+    job_key: &str,
+    position: &SourcePosition,
+    source_time: i64,
+) -> Result<(), PgError> {
+    let text = serde_json::to_string(position).map_err(|e| PgError::other("record the checkpoint", e.to_string()))?;
+    let sql = format!(
+        "INSERT INTO {META_SCHEMA}.incremental_checkpoint (job_id, position, source_time, applied_at) VALUES ($1, $2, $3, now())
+         ON CONFLICT (job_id) DO UPDATE SET position = EXCLUDED.position, source_time = EXCLUDED.source_time, applied_at = now()"
+    );
+    let st = prepared(tx, cache, sql).await?;
+    guarded(tx.execute(&st, &[&job_key, &text, &source_time]), || "record the checkpoint".into()).await?;
+    Ok(())
+}
+
+/// Appends `op`, merging it into the previous operation when both are of
+/// the same kind, table and columns: order is kept because only neighbours
+/// merge, and batches keyed by a conflict target never hold a key twice.
+fn push_merged(ops: &mut Vec<Op>, op: Op) {
+    let same = |a: &Arc<DestTable>, b: &Arc<DestTable>| a.id == b.id;
+    match (ops.last_mut(), op) {
+        (Some(Op::Insert { table, columns, rows }), Op::Insert { table: t, columns: c, rows: r })
+            if same(table, &t) && *columns == c && rows.len() < MAX_MERGED =>
+        {
+            rows.extend(r)
+        }
+        (Some(Op::Upsert { table, columns, rows, keys }), Op::Upsert { table: t, columns: c, rows: r, keys: k })
+            if same(table, &t) && *columns == c && rows.len() < MAX_MERGED && k.is_disjoint(keys) =>
+        {
+            rows.extend(r);
+            keys.extend(k);
+        }
+        (
+            Some(Op::Update { table, columns, old_keys, rows, keys }),
+            Op::Update { table: t, columns: c, old_keys: o, rows: r, keys: k },
+        ) if same(table, &t) && *columns == c && rows.len() < MAX_MERGED && k.is_disjoint(keys) => {
+            old_keys.extend(o);
+            rows.extend(r);
+            keys.extend(k);
+        }
+        (Some(Op::Delete { table, keys }), Op::Delete { table: t, keys: k }) if same(table, &t) && keys.len() < MAX_MERGED => {
+            keys.extend(k)
+        }
+        (_, op) => ops.push(op),
+    }
+}
+
+/// Rows as one `text[]` per column.
+fn by_column(rows: &[TextRow], width: usize) -> Vec<Vec<Text>> {
+    (0..width).map(|i| rows.iter().map(|r| r[i].clone()).collect()).collect()
+}
+
+fn arrays(n: usize, first: usize) -> String {
+    (0..n).map(|i| format!("${}::text[]", first + i)).collect::<Vec<_>>().join(", ")
+}
+
+fn aliases(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}{i}")).collect()
+}
+
+/// `INSERT ... SELECT ... FROM unnest(...)`, with `ON CONFLICT` when keyed.
+fn insert_sql(table: &DestTable, columns: &[String], upsert: bool) -> String {
+    let cols: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
+    let values: Vec<String> = columns.iter().enumerate().map(|(i, c)| format!("u.c{i}::{}", table.cast(c))).collect();
+    let overriding =
+        if columns.iter().any(|c| table.column(c).identity_always) { "OVERRIDING SYSTEM VALUE " } else { "" };
+    let mut sql = format!(
+        "INSERT INTO {} ({}) {overriding}SELECT {} FROM unnest({}) AS u({})",
+        table.sql_name(),
+        cols.join(", "),
+        values.join(", "),
+        arrays(columns.len(), 1),
+        aliases("c", columns.len()).join(", ")
+    );
+    if upsert {
+        let key: Vec<String> = table.key.iter().map(|c| quote_ident(c)).collect();
+        let set: Vec<String> = columns
+            .iter()
+            .filter(|c| !table.key.contains(c) && !table.column(c).identity_always)
+            .map(|c| format!("{0} = EXCLUDED.{0}", quote_ident(c)))
+            .collect();
+        if set.is_empty() {
+            sql.push_str(&format!(" ON CONFLICT ({}) DO NOTHING", key.join(", ")));
+        } else {
+            sql.push_str(&format!(" ON CONFLICT ({}) DO UPDATE SET {}", key.join(", "), set.join(", ")));
+        }
+    }
+    sql
+}
+
+/// `UPDATE ... SET <listed columns> FROM unnest(old keys, new values) WHERE
+/// key = old key`, skipping rows whose new key belongs to another row (a
+/// replayed batch), returning the ordinal of each row updated.
+fn update_sql(table: &DestTable, columns: &[String]) -> String {
+    let nk = table.key.len();
+    let name = table.sql_name();
+    let mut set: Vec<String> = columns
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| !table.column(c).identity_always)
+        .map(|(i, c)| format!("{} = u.c{i}::{}", quote_ident(c), table.cast(c)))
+        .collect();
+    if set.is_empty() {
+        set.push(format!("{0} = t.{0}", quote_ident(&columns[0])));
+    }
+    let new_key_pos: Vec<usize> = table.key.iter().map(|k| columns.iter().position(|c| c == k).unwrap_or(0)).collect();
+    let at_old: Vec<String> =
+        table.key.iter().enumerate().map(|(i, k)| format!("t.{} = u.o{i}::{}", quote_ident(k), table.cast(k))).collect();
+    let at_new: Vec<String> = table
+        .key
+        .iter()
+        .zip(&new_key_pos)
+        .map(|(k, p)| format!("x.{} = u.c{p}::{}", quote_ident(k), table.cast(k)))
+        .collect();
+    let old_text: Vec<String> = aliases("u.o", nk);
+    let new_text: Vec<String> = new_key_pos.iter().map(|p| format!("u.c{p}")).collect();
+    format!(
+        "UPDATE {name} AS t SET {} FROM unnest({}) WITH ORDINALITY AS u({}, {}, ord)
+         WHERE {} AND (ROW({}) IS NOT DISTINCT FROM ROW({}) OR NOT EXISTS (SELECT 1 FROM {name} AS x WHERE {}))
+         RETURNING u.ord",
+        set.join(", "),
+        arrays(nk + columns.len(), 1),
+        aliases("o", nk).join(", "),
+        aliases("c", columns.len()).join(", "),
+        at_old.join(" AND "),
+        old_text.join(", "),
+        new_text.join(", "),
+        at_new.join(" AND ")
+    )
+}
+
+fn delete_sql(table: &DestTable) -> String {
+    let conds: Vec<String> =
+        table.key.iter().enumerate().map(|(i, k)| format!("t.{} = u.c{i}::{}", quote_ident(k), table.cast(k))).collect();
+    format!(
+        "DELETE FROM {} AS t USING unnest({}) AS u({}) WHERE {}",
+        table.sql_name(),
+        arrays(table.key.len(), 1),
+        aliases("c", table.key.len()).join(", "),
+        conds.join(" AND ")
+    )
+}
+
+/// Deletes the first row equal to the given one in every listed column
+/// (compared as text, so that types without equality work too).
+fn delete_exact_sql(table: &DestTable, columns: &[String]) -> String {
+    let name = table.sql_name();
+    let conds: Vec<String> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("t.{}::text IS NOT DISTINCT FROM (${}::text::{})::text", quote_ident(c), i + 1, table.cast(c)))
+        .collect();
+    let conds = if conds.is_empty() { "true".to_string() } else { conds.join(" AND ") };
+    format!("DELETE FROM {name} WHERE (tableoid, ctid) = (SELECT t.tableoid, t.ctid FROM {name} AS t WHERE {conds} LIMIT 1)")
+}
+
+async fn run(
+    tx: &Transaction<'_>,
+    cache: &mut HashMap<String, Statement>,
+    sql: String,
+    params: &[&(dyn ToSql + Sync)],
+    table: &TableId,
+) -> Result<u64, PgError> {
+    let st = prepared(tx, cache, sql).await?;
+    guarded(tx.execute(&st, params), || format!("apply changes to {table}")).await
+}
+
+/// Executes one operation; returns the number of changes it carried.
+async fn execute(tx: &Transaction<'_>, cache: &mut HashMap<String, Statement>, op: &Op) -> Result<u64, PgError> {
+    let table = op.table().clone();
+    let id = &table.id;
+    match op {
+        Op::Insert { columns, rows, .. } | Op::Upsert { columns, rows, .. } => {
+            let cols = by_column(rows, columns.len());
+            let params: Vec<&(dyn ToSql + Sync)> = cols.iter().map(|c| c as &(dyn ToSql + Sync)).collect();
+            run(tx, cache, insert_sql(&table, columns, matches!(op, Op::Upsert { .. })), &params, id).await?;
+            Ok(rows.len() as u64)
+        }
+        Op::Delete { keys, .. } => {
+            let cols = by_column(keys, table.key.len());
+            let params: Vec<&(dyn ToSql + Sync)> = cols.iter().map(|c| c as &(dyn ToSql + Sync)).collect();
+            run(tx, cache, delete_sql(&table), &params, id).await?;
+            Ok(keys.len() as u64)
+        }
+        Op::DeleteExact { columns, row, .. } => {
+            let params: Vec<&(dyn ToSql + Sync)> = row.iter().map(|c| c as &(dyn ToSql + Sync)).collect();
+            run(tx, cache, delete_exact_sql(&table, columns), &params, id).await?;
+            Ok(1)
+        }
+        Op::Update { columns, old_keys, rows, .. } => {
+            let mut cols = by_column(old_keys, table.key.len());
+            cols.extend(by_column(rows, columns.len()));
+            let params: Vec<&(dyn ToSql + Sync)> = cols.iter().map(|c| c as &(dyn ToSql + Sync)).collect();
+            let st = prepared(tx, cache, update_sql(&table, columns)).await?;
+            let done = guarded(tx.query(&st, &params), || format!("apply changes to {id}")).await?;
+            let mut updated = HashSet::new();
+            for r in done {
+                let ord: i64 = r.try_get(0).context(|| format!("apply changes to {id}"))?;
+                updated.insert(ord as usize - 1);
+            }
+            // Rows not found by their old key: if the key moved, remove the
+            // old key and try again by the new key (a replayed batch, the row
+            // already moved); rows found by neither are inserted.
+            let key_pos: Vec<usize> = table.key.iter().map(|k| columns.iter().position(|c| c == k).unwrap_or(0)).collect();
+            let (mut deletes, mut retry_keys, mut retry, mut upserts) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            for (i, (old, new)) in old_keys.iter().zip(rows).enumerate() {
+                if updated.contains(&i) {
+                    continue;
+                }
+                let new_key: TextRow = key_pos.iter().map(|&p| new[p].clone()).collect();
+                if *old != new_key {
+                    deletes.push(old.clone());
+                    retry_keys.push(new_key);
+                    retry.push(new.clone());
+                } else {
+                    upserts.push(new.clone());
+                }
+            }
+            if !deletes.is_empty() {
+                Box::pin(execute(tx, cache, &Op::Delete { table: table.clone(), keys: deletes })).await?;
+            }
+            if !retry.is_empty() {
+                let op = Op::Update { table: table.clone(), columns: columns.clone(), old_keys: retry_keys, rows: retry, keys: HashSet::new() };
+                Box::pin(execute(tx, cache, &op)).await?;
+            }
+            if !upserts.is_empty() {
+                let op = Op::Upsert { table: table.clone(), columns: columns.clone(), rows: upserts, keys: HashSet::new() };
+                Box::pin(execute(tx, cache, &op)).await?;
+            }
+            Ok(rows.len() as u64)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(key: &[&str]) -> Arc<DestTable> {
+        let columns: Vec<DestColumn> = ["id", "v"]
+            .iter()
+            .map(|n| DestColumn {
+                name: n.to_string(),
+                cast: if *n == "id" { "integer".into() } else { "text".into() },
+                kind: TextKind::Text,
+                generated: false,
+                identity_always: false,
+            })
+            .collect();
+        let by_name = columns.iter().enumerate().map(|(i, c)| (c.name.clone(), i)).collect();
+        Arc::new(DestTable { id: TableId::new("s", "t"), columns, by_name, key: key.iter().map(|k| k.to_string()).collect() })
+    }
+
+    fn up(t: &Arc<DestTable>, id: &str) -> Op {
+        let row = vec![Some(id.to_string()), None];
+        Op::Upsert { table: t.clone(), columns: vec!["id".into(), "v".into()], keys: HashSet::from([vec![row[0].clone()]]), rows: vec![row] }
+    }
+
+    #[test]
+    fn neighbours_merge_without_repeating_a_key() {
+        let t = table(&["id"]);
+        let del = |id: &str| Op::Delete { table: t.clone(), keys: vec![vec![Some(id.to_string())]] };
+        let mut ops = Vec::new();
+        for op in [up(&t, "1"), up(&t, "2"), up(&t, "1"), del("1"), del("2"), up(&t, "1")] {
+            push_merged(&mut ops, op);
+        }
+        assert_eq!(ops.len(), 4);
+        assert!(matches!(&ops[0], Op::Upsert { rows, .. } if rows.len() == 2));
+        assert!(matches!(&ops[1], Op::Upsert { rows, .. } if rows.len() == 1));
+        assert!(matches!(&ops[2], Op::Delete { keys, .. } if keys.len() == 2));
+    }
+
+    #[test]
+    fn statements_cast_text_arrays() {
+        let t = table(&["id"]);
+        assert_eq!(
+            insert_sql(&t, &["id".into(), "v".into()], true),
+            "INSERT INTO \"s\".\"t\" (\"id\", \"v\") SELECT u.c0::integer, u.c1::text FROM unnest($1::text[], $2::text[]) AS u(c0, c1) \
+             ON CONFLICT (\"id\") DO UPDATE SET \"v\" = EXCLUDED.\"v\""
+        );
+        assert_eq!(
+            delete_sql(&t),
+            "DELETE FROM \"s\".\"t\" AS t USING unnest($1::text[]) AS u(c0) WHERE t.\"id\" = u.c0::integer"
+        );
+        assert!(update_sql(&t, &["id".into()]).contains("FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(o0, c0, ord)"));
+        assert_eq!(
+            delete_exact_sql(&table(&[]), &["v".into()]),
+            "DELETE FROM \"s\".\"t\" WHERE (tableoid, ctid) = (SELECT t.tableoid, t.ctid FROM \"s\".\"t\" AS t \
+             WHERE t.\"v\"::text IS NOT DISTINCT FROM ($1::text::text)::text LIMIT 1)"
+        );
+    }
+}
