@@ -6,6 +6,7 @@ use crate::connectors::{check_privileges, probe_endpoint, PROBE_TIMEOUT};
 use crate::engine::Engine;
 use crate::worker::{update, Superseded};
 use opendts_connector_mysql::precheck as mysql_precheck;
+use opendts_connector_postgres::precheck as pg_precheck;
 use opendts_core::dblist::{DbList, DbListContext};
 use opendts_core::endpoint::{Endpoint, EngineFamily};
 use opendts_core::reserve::{Reserve, TargetTableMode};
@@ -47,17 +48,22 @@ fn plan(job: &Job) -> Vec<ItemDef> {
         .filter(|d| !(subscribe && d.role == EndpointRole::Destination))
         .map(|d| ItemDef { ..*d })
         .collect();
-    if job.source.as_ref().map(|e| e.family()) == Some(EngineFamily::MySql) {
-        let mysql_dest = job.destination.as_ref().map(|e| e.family()) == Some(EngineFamily::MySql);
-        for spec in mysql_precheck::data_path_items(&job.migration_mode, mysql_dest && !subscribe) {
-            items.push(ItemDef {
-                name: spec.name,
-                order: spec.order,
-                can_skip: spec.can_skip,
-                role: EndpointRole::Source,
-                kind: CheckKind::DataPath,
-            });
+    let dest_family = job.destination.as_ref().map(|e| e.family()).filter(|_| !subscribe);
+    let data_path: Vec<(&'static str, u32, bool)> = match job.source.as_ref().map(|e| e.family()) {
+        Some(EngineFamily::MySql) => mysql_precheck::data_path_items(&job.migration_mode, dest_family == Some(EngineFamily::MySql))
+            .into_iter()
+            .map(|s| (s.name, s.order, s.can_skip))
+            .collect(),
+        Some(EngineFamily::PostgreSql) => {
+            pg_precheck::data_path_items(&job.migration_mode, dest_family == Some(EngineFamily::PostgreSql))
+                .into_iter()
+                .map(|s| (s.name, s.order, s.can_skip))
+                .collect()
         }
+        _ => Vec::new(),
+    };
+    for (name, order, can_skip) in data_path {
+        items.push(ItemDef { name, order, can_skip, role: EndpointRole::Source, kind: CheckKind::DataPath });
     }
     items.sort_by_key(|d| d.order);
     items
@@ -127,6 +133,17 @@ async fn data_path_check(def: &ItemDef, job: &Job, source: &Endpoint) -> Outcome
         .and_then(|r| Reserve::parse(r).ok())
         .and_then(|r| r.target_table_mode)
         .unwrap_or(TargetTableMode::Block);
+    if source.family() == EngineFamily::PostgreSql {
+        let input = pg_precheck::PrecheckInput {
+            source,
+            destination: job.destination.as_ref(),
+            mode: &job.migration_mode,
+            db_list: &db_list,
+            target_table_mode,
+            timeout: PROBE_TIMEOUT,
+        };
+        return pg_precheck::run_item(def.name, &input).await;
+    }
     let input = mysql_precheck::PrecheckInput {
         source,
         destination: job.destination.as_ref(),
