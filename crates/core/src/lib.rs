@@ -10,6 +10,7 @@ pub mod endpoint;
 pub mod ids;
 pub mod job;
 pub mod param;
+pub mod precheck;
 pub mod probe;
 pub mod reserve;
 pub mod row;

@@ -11,6 +11,7 @@ use opendts_core::dblist::{DbList, DbListContext};
 use opendts_core::endpoint::{Endpoint, EngineFamily};
 use opendts_core::reserve::{Reserve, TargetTableMode};
 use opendts_core::job::{Job, PrecheckItem, PrecheckState};
+use opendts_core::precheck::PrecheckInput;
 use opendts_core::probe::{EndpointRole, FailureKind, Outcome};
 use opendts_core::status::{JobStatus, JobType};
 use opendts_core::timefmt::now_millis;
@@ -49,21 +50,23 @@ fn plan(job: &Job) -> Vec<ItemDef> {
         .map(|d| ItemDef { ..*d })
         .collect();
     let dest_family = job.destination.as_ref().map(|e| e.family()).filter(|_| !subscribe);
-    let data_path: Vec<(&'static str, u32, bool)> = match job.source.as_ref().map(|e| e.family()) {
-        Some(EngineFamily::MySql) => mysql_precheck::data_path_items(&job.migration_mode, dest_family == Some(EngineFamily::MySql))
-            .into_iter()
-            .map(|s| (s.name, s.order, s.can_skip))
-            .collect(),
+    let data_path = match job.source.as_ref().map(|e| e.family()) {
+        Some(EngineFamily::MySql) => {
+            mysql_precheck::data_path_items(&job.migration_mode, dest_family == Some(EngineFamily::MySql))
+        }
         Some(EngineFamily::PostgreSql) => {
             pg_precheck::data_path_items(&job.migration_mode, dest_family == Some(EngineFamily::PostgreSql))
-                .into_iter()
-                .map(|s| (s.name, s.order, s.can_skip))
-                .collect()
         }
         _ => Vec::new(),
     };
-    for (name, order, can_skip) in data_path {
-        items.push(ItemDef { name, order, can_skip, role: EndpointRole::Source, kind: CheckKind::DataPath });
+    for spec in data_path {
+        items.push(ItemDef {
+            name: spec.name,
+            order: spec.order,
+            can_skip: spec.can_skip,
+            role: EndpointRole::Source,
+            kind: CheckKind::DataPath,
+        });
     }
     items.sort_by_key(|d| d.order);
     items
@@ -133,18 +136,7 @@ async fn data_path_check(def: &ItemDef, job: &Job, source: &Endpoint) -> Outcome
         .and_then(|r| Reserve::parse(r).ok())
         .and_then(|r| r.target_table_mode)
         .unwrap_or(TargetTableMode::Block);
-    if source.family() == EngineFamily::PostgreSql {
-        let input = pg_precheck::PrecheckInput {
-            source,
-            destination: job.destination.as_ref(),
-            mode: &job.migration_mode,
-            db_list: &db_list,
-            target_table_mode,
-            timeout: PROBE_TIMEOUT,
-        };
-        return pg_precheck::run_item(def.name, &input).await;
-    }
-    let input = mysql_precheck::PrecheckInput {
+    let input = PrecheckInput {
         source,
         destination: job.destination.as_ref(),
         mode: &job.migration_mode,
@@ -152,7 +144,10 @@ async fn data_path_check(def: &ItemDef, job: &Job, source: &Endpoint) -> Outcome
         target_table_mode,
         timeout: PROBE_TIMEOUT,
     };
-    mysql_precheck::run_item(def.name, &input).await
+    match source.family() {
+        EngineFamily::PostgreSql => pg_precheck::run_item(def.name, &input).await,
+        _ => mysql_precheck::run_item(def.name, &input).await,
+    }
 }
 
 /// Runs the precheck. Returns whether it passed.

@@ -10,6 +10,7 @@ pub mod schema;
 pub mod session;
 pub mod sink;
 pub mod snapshot;
+pub mod value;
 mod privileges;
 mod probe;
 pub mod wal;

@@ -18,7 +18,6 @@
 use crate::schema::{self, CatalogTable};
 use crate::session::qualified;
 use crate::{login, tcp};
-use opendts_core::dblist::DbList;
 use opendts_core::endpoint::{EngineFamily, Endpoint};
 use opendts_core::job::MigrationMode;
 use opendts_core::probe::{FailureKind, Outcome};
@@ -42,27 +41,7 @@ pub const MIN_VERSION_NUM: i32 = 100_000;
 /// Newest major version OpenDTS was tested with; newer ones pass with a note.
 pub const TESTED_MAJOR: i32 = 15;
 
-/// What the items of one job need.
-#[derive(Debug, Clone, Copy)]
-pub struct PrecheckInput<'a> {
-    pub source: &'a Endpoint,
-    /// `None` for change tracking (subscriptions).
-    pub destination: Option<&'a Endpoint>,
-    pub mode: &'a MigrationMode,
-    pub db_list: &'a DbList,
-    /// From Reserve `targetTableMode`; [`TargetTableMode::Block`] (`"0"`) when Reserve does not say.
-    pub target_table_mode: TargetTableMode,
-    /// Bounds the login and, separately, each group of statements an item runs.
-    pub timeout: Duration,
-}
-
-/// One precheck item: its name, `OrderNum` and `CanSkip`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ItemSpec {
-    pub name: &'static str,
-    pub order: u32,
-    pub can_skip: bool,
-}
+pub use opendts_core::precheck::{ItemSpec, PrecheckInput};
 
 /// Every item of this module, in order.
 pub const ITEMS: [ItemSpec; 6] = [
@@ -714,7 +693,7 @@ mod tests {
     async fn unknown_item_and_foreign_engines() {
         let my = Endpoint { engine_name: "MySQL".into(), ..Default::default() };
         let pg = Endpoint { engine_name: "PostgreSQL".into(), ..Default::default() };
-        let list = DbList::parse(r#"{"public": {"all": true}}"#, opendts_core::dblist::DbListContext::Migration).unwrap();
+        let list = opendts_core::dblist::DbList::parse(r#"{"public": {"all": true}}"#, opendts_core::dblist::DbListContext::Migration).unwrap();
         let mode = MigrationMode::default();
         let input = PrecheckInput {
             source: &pg,

@@ -46,12 +46,13 @@ impl Plan {
     }
 }
 
-/// The key under which the job's full-load chunks are checkpointed on the
-/// destination, once the full load has been planned.
-pub(super) fn checkpoint_key(engine: &Engine, job: &Job) -> Option<String> {
+/// Once the full load has been planned: the key its chunks are checkpointed
+/// under on the destination, and the source tables it copies.
+pub(super) fn planned(engine: &Engine, job: &Job) -> Option<(String, Vec<TableId>)> {
     let text = engine.store().job_state(&job.job_id, PLAN_KEY).ok()??;
     let plan: Plan = serde_json::from_str(&text).ok()?;
-    Some(plan.checkpoint_key(&job.job_id))
+    let key = plan.checkpoint_key(&job.job_id);
+    Some((key, plan.tables.into_iter().map(|t| t.source).collect()))
 }
 
 fn new_plan_id() -> String {

@@ -12,7 +12,7 @@ use crate::engine::Engine;
 use crate::worker::update;
 use opendts_connector_mysql::apply::ChangeApplier;
 use opendts_connector_mysql::binlog::{self, BinlogSource, BinlogSourceConfig};
-use opendts_connector_mysql::{schema, session, sink, MySqlError};
+use opendts_connector_mysql::{session, sink, MySqlError};
 use opendts_core::change::{ChangeEvent, RowChange, SourcePosition};
 use opendts_core::dblist::DbList;
 use opendts_core::endpoint::Endpoint;
@@ -82,21 +82,17 @@ async fn snapshot_positions(
     engine: &Engine,
     job: &Job,
     db_list: &DbList,
-    source: &Endpoint,
     dest: &Endpoint,
 ) -> Result<Vec<(TableId, SourcePosition)>, PipelineError> {
-    let Some(key) = super::full_load::checkpoint_key(engine, job) else { return Ok(Vec::new()) };
+    let Some((key, sources)) = super::full_load::planned(engine, job) else { return Ok(Vec::new()) };
     let mut conn = session::sink(dest).await?;
     let by_dest = sink::snapshot_positions(&mut conn, &key).await?;
-    // Map destination tables back to the source tables the DbList sends there.
+    // Map destination tables back to the planned source tables the DbList sends there.
+    let dest_of = |t: &TableId| db_list.select_table(&t.schema, &t.table).map(|s| TableId::new(s.dest_db, s.dest_table));
     let mut out = Vec::new();
-    let tables = {
-        let mut src = session::source(source).await?;
-        schema::selected_tables(&mut src, db_list).await?
-    };
     for (dest_table, position) in by_dest {
-        for t in tables.iter().filter(|t| t.dest == dest_table) {
-            out.push((t.source.clone(), position.clone()));
+        for source in sources.iter().filter(|t| dest_of(t).as_ref() == Some(&dest_table)) {
+            out.push((source.clone(), position.clone()));
         }
     }
     Ok(out)
@@ -127,7 +123,7 @@ pub(super) async fn run(
     dest: &Endpoint,
 ) -> Result<(), PipelineError> {
     let mut applier = ChangeApplier::connect(dest, &job.job_id).await?;
-    let snapshots = snapshot_positions(engine, job, db_list, source, dest).await?;
+    let snapshots = snapshot_positions(engine, job, db_list, dest).await?;
     let start = match applier.checkpoint().await? {
         Some((position, _)) => position,
         None => {

@@ -25,11 +25,9 @@ use crate::login;
 use catalog::Selection;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row};
-use opendts_core::dblist::DbList;
 use opendts_core::endpoint::{EngineFamily, Endpoint};
 use opendts_core::job::MigrationMode;
 use opendts_core::probe::{FailureKind, Outcome};
-use opendts_core::reserve::TargetTableMode;
 use sql::{bounded, text, Side};
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
@@ -45,27 +43,7 @@ pub const CHECK_SAME_OBJ: &str = "CHECK_SAME_OBJ";
 pub const CHECK_SQL_MODE: &str = "CHECK_SQL_MODE";
 pub const CHECK_TOPOLOGY: &str = "CHECK_TOPOLOGY";
 
-/// What the items of one job need.
-#[derive(Debug, Clone, Copy)]
-pub struct PrecheckInput<'a> {
-    pub source: &'a Endpoint,
-    /// `None` for change tracking (subscriptions).
-    pub destination: Option<&'a Endpoint>,
-    pub mode: &'a MigrationMode,
-    pub db_list: &'a DbList,
-    /// From Reserve `targetTableMode`; [`TargetTableMode::Block`] (`"0"`) when Reserve does not say.
-    pub target_table_mode: TargetTableMode,
-    /// Bounds the login and, separately, each group of statements an item runs.
-    pub timeout: Duration,
-}
-
-/// One precheck item: its seed name, `OrderNum` and `CanSkip`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ItemSpec {
-    pub name: &'static str,
-    pub order: u32,
-    pub can_skip: bool,
-}
+pub use opendts_core::precheck::{ItemSpec, PrecheckInput};
 
 /// Every item of this module, in the seed's order.
 pub const ITEMS: [ItemSpec; 10] = [
@@ -576,14 +554,14 @@ mod tests {
     async fn unknown_item_and_foreign_engines() {
         let ep = Endpoint { engine_name: "MySQL".into(), ..Default::default() };
         let pg = Endpoint { engine_name: "PostgreSQL".into(), ..Default::default() };
-        let list = DbList::parse(r#"{"a": {"all": true}}"#, opendts_core::dblist::DbListContext::Migration).unwrap();
+        let list = opendts_core::dblist::DbList::parse(r#"{"a": {"all": true}}"#, opendts_core::dblist::DbListContext::Migration).unwrap();
         let mode = MigrationMode::default();
         let input = PrecheckInput {
             source: &ep,
             destination: Some(&pg),
             mode: &mode,
             db_list: &list,
-            target_table_mode: TargetTableMode::Block,
+            target_table_mode: opendts_core::reserve::TargetTableMode::Block,
             timeout: Duration::from_millis(200),
         };
         let o = run_item("CHECK_NOPE", &input).await;

@@ -75,7 +75,6 @@
 
 mod pgoutput;
 mod slot;
-mod value;
 
 pub use pgoutput::{RelColumn, Relation};
 pub use slot::{drop_slot_and_publication, ensure_slot_and_publication, object_name, slot_state, SlotInfo, SlotState};
@@ -445,7 +444,7 @@ fn cells(r: &Relation, t: &[Datum], keep: &[bool]) -> Result<Vec<Cell>, WalError
         }
         out.push(match d {
             Datum::Null => Cell::Null,
-            Datum::Text(v) => value::decode(c.type_oid, v),
+            Datum::Text(v) => crate::value::decode(c.type_oid, v),
             Datum::Binary(v) => Cell::Bytes(v.clone()),
             Datum::Unchanged => {
                 return Err(WalError::Protocol(format!("{}.{}: unchanged value of {} kept", r.schema, r.table, c.name)))

@@ -59,17 +59,23 @@ impl<'a> Reader<'a> {
         self.buf = b;
         Ok(a)
     }
+    /// The next `N` bytes as an array (for the fixed-width integers).
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], String> {
+        let mut out = [0u8; N];
+        out.copy_from_slice(self.take(N)?);
+        Ok(out)
+    }
     fn u8(&mut self) -> Result<u8, String> {
         Ok(self.take(1)?[0])
     }
     fn i16(&mut self) -> Result<i16, String> {
-        Ok(i16::from_be_bytes(self.take(2)?.try_into().unwrap()))
+        Ok(i16::from_be_bytes(self.array()?))
     }
     fn u32(&mut self) -> Result<u32, String> {
-        Ok(u32::from_be_bytes(self.take(4)?.try_into().unwrap()))
+        Ok(u32::from_be_bytes(self.array()?))
     }
     fn i32(&mut self) -> Result<i32, String> {
-        Ok(i32::from_be_bytes(self.take(4)?.try_into().unwrap()))
+        Ok(i32::from_be_bytes(self.array()?))
     }
     fn cstr(&mut self) -> Result<String, String> {
         let end = self.buf.iter().position(|&c| c == 0).ok_or("pgoutput string without terminator")?;

@@ -1,4 +1,7 @@
-//! Text-format pgoutput values to [`Cell`]s, by type OID.
+//! Text values (as a type's output function prints them: pgoutput's text
+//! format, simple-query results) to [`Cell`]s, by type OID. The WAL source
+//! and the full-load reader share these rules, so both describe a value the
+//! same way.
 //!
 //! The replication session pins `TimeZone=UTC`, `DateStyle=ISO`,
 //! `IntervalStyle=postgres`, `extra_float_digits=3` and `bytea_output=hex`, so
@@ -19,6 +22,33 @@ pub const TIME: u32 = 1083;
 pub const TIMESTAMP: u32 = 1114;
 pub const TIMESTAMPTZ: u32 = 1184;
 
+/// The built-in type OID of a type as `format_type` prints it (`integer`,
+/// `timestamp(3) with time zone`, ...); 0 for every type decoded as text
+/// (including domains and arrays, which pgoutput also sends under their own OID).
+pub fn type_oid(format_type: &str) -> u32 {
+    let t = format_type.trim();
+    // Drop a type modifier: `timestamp(3) without time zone` → `timestamp without time zone`.
+    let base = match (t.find('('), t.find(')')) {
+        (Some(a), Some(b)) if a < b && !t.ends_with("[]") => format!("{}{}", &t[..a], &t[b + 1..]),
+        _ => t.to_string(),
+    };
+    match base.as_str() {
+        "boolean" => BOOL,
+        "bytea" => BYTEA,
+        "bigint" => INT8,
+        "smallint" => INT2,
+        "integer" => INT4,
+        "oid" => OID,
+        "real" => FLOAT4,
+        "double precision" => FLOAT8,
+        "date" => DATE,
+        "time without time zone" => TIME,
+        "timestamp without time zone" => TIMESTAMP,
+        "timestamp with time zone" => TIMESTAMPTZ,
+        _ => 0,
+    }
+}
+
 /// Decodes one text value of a column of type `oid`. Values a typed cell
 /// cannot hold (`infinity`, BC dates, years past 65535, NaN never fails)
 /// fall back to `Bytes` of the text, as do all types not listed.
@@ -29,8 +59,8 @@ pub fn decode(oid: u32, text: &[u8]) -> Cell {
     };
     let typed = match oid {
         BOOL => match s {
-            "t" => Some(Cell::Int(1)),
-            "f" => Some(Cell::Int(0)),
+            "t" | "true" => Some(Cell::Int(1)),
+            "f" | "false" => Some(Cell::Int(0)),
             _ => None,
         },
         INT2 | INT4 | INT8 => s.parse::<i64>().ok().map(Cell::Int),
@@ -192,6 +222,31 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn type_names_map_to_oids() {
+        assert_eq!(type_oid("integer"), INT4);
+        assert_eq!(type_oid("timestamp(3) with time zone"), TIMESTAMPTZ);
+        assert_eq!(type_oid("time(0) without time zone"), TIME);
+        assert_eq!(type_oid("numeric(10,2)"), 0);
+        assert_eq!(type_oid("integer[]"), 0);
+        assert_eq!(type_oid("character varying(20)"), 0);
+    }
+
+    #[test]
+    fn simple_query_text_decodes_like_pgoutput_text() {
+        assert_eq!(decode(BOOL, b"t"), Cell::Int(1));
+        assert_eq!(decode(BOOL, b"f"), Cell::Int(0));
+        assert_eq!(decode(INT8, b"-9223372036854775808"), Cell::Int(i64::MIN));
+        assert_eq!(decode(FLOAT8, b"0.1"), Cell::Double(0.1));
+        assert_eq!(decode(BYTEA, b"\\x00ff"), Cell::Bytes(vec![0, 255]));
+        assert_eq!(decode(0, b"12.50"), Cell::Bytes(b"12.50".to_vec()));
+        assert_eq!(
+            decode(TIMESTAMPTZ, b"2024-01-01 01:30:00.25+05:30"),
+            Cell::Date { year: 2023, month: 12, day: 31, hour: 20, minute: 0, second: 0, micros: 250_000 }
+        );
+        assert_eq!(decode(DATE, b"infinity"), Cell::Bytes(b"infinity".to_vec()));
+    }
 
     fn date(year: u16, month: u8, day: u8, hour: u8, minute: u8, second: u8, micros: u32) -> Cell {
         Cell::Date { year, month, day, hour, minute, second, micros }
