@@ -147,7 +147,7 @@ def test_schema_and_full_load_copy_every_value_exactly(raw, mysql, mysql_target,
     job = start_migration(raw, mysql, mysql_target, {source_db: {"name": dest, "all": True}})
     d = wait_finished(raw, job)
     assert d["StructureInitializationStatus"]["Status"] == "Finished", dump(d)
-    assert d["StructureInitializationStatus"]["Progress"] == "5/5", dump(d)  # 4 tables and a view
+    assert d["StructureInitializationStatus"]["Progress"] == "6/6", dump(d)  # a database, 4 tables and a view
     full = d["DataInitializationStatus"]
     assert (full["Status"], full["Percent"], full["Progress"]) == ("Finished", "100", str(3 + 5000 + 3000 + 2000))
     assert_identical(mysql_target, source_db, dest, ALL_TABLES)

@@ -79,6 +79,16 @@ impl TableSchema {
     }
 }
 
+/// A key range `[lower, upper)` of a table, the unit of a full load and of
+/// its resume; `None` is unbounded. A table without a usable key is one
+/// chunk with both bounds unbounded. Bounds are key values in key order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Chunk {
+    pub index: u32,
+    pub lower: Option<Vec<Cell>>,
+    pub upper: Option<Vec<Cell>>,
+}
+
 /// A batch of rows of one table, in the table's column order.
 #[derive(Debug, Clone)]
 pub struct RowBatch {

@@ -3,6 +3,7 @@
 use crate::pipeline::PipelineConfig;
 use crate::{worker, BoxFuture, JobControl};
 use opendts_core::endpoint::Endpoint;
+use opendts_core::job::Job;
 use opendts_core::probe::ProbeReport;
 use opendts_core::status::JobStatus;
 use opendts_store::Store;
@@ -96,6 +97,11 @@ impl JobControl for Engine {
             });
             workers.insert(job_id.to_string(), handle);
         }
+    }
+
+    fn job_deleted(&self, job: Job) {
+        self.job_changed(&job.job_id);
+        tokio::spawn(async move { crate::connectors::release_capture(&job).await });
     }
 
     fn probe<'a>(&'a self, endpoint: &'a Endpoint) -> BoxFuture<'a, ProbeReport> {

@@ -18,6 +18,7 @@ pub use engine::Engine;
 pub use pipeline::PipelineConfig;
 
 use opendts_core::endpoint::Endpoint;
+use opendts_core::job::Job;
 use opendts_core::probe::ProbeReport;
 use std::future::Future;
 use std::pin::Pin;
@@ -30,6 +31,10 @@ pub trait JobControl: Send + Sync + 'static {
     /// The stored status of a job changed (or the job was deleted): bring its
     /// running work in line.
     fn job_changed(&self, job_id: &str);
+
+    /// A job was deleted from the store: stop its work and release what it
+    /// holds on its databases (a PostgreSQL source's replication slot).
+    fn job_deleted(&self, job: Job);
 
     /// Probes one endpoint now (DescribeConnectionStatus).
     fn probe<'a>(&'a self, endpoint: &'a Endpoint) -> BoxFuture<'a, ProbeReport>;

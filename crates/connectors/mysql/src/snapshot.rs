@@ -7,17 +7,9 @@ use crate::session::quote_ident;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Params, Value};
 use opendts_core::change::SourcePosition;
+pub use opendts_core::row::Chunk;
 use opendts_core::row::Cell;
-use serde::{Deserialize, Serialize};
 
-/// A key range `[lower, upper)` of a table; `None` is unbounded. A table
-/// without a usable key is one chunk with both bounds unbounded.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Chunk {
-    pub index: u32,
-    pub lower: Option<Vec<Cell>>,
-    pub upper: Option<Vec<Cell>>,
-}
 
 fn key_columns(m: &TableMapping) -> Vec<String> {
     m.schema.key.iter().map(|&i| quote_ident(&m.schema.columns[i].name)).collect()

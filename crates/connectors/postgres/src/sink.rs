@@ -127,6 +127,26 @@ pub async fn existing_tables<'t>(
     Ok(out)
 }
 
+/// The type of each column of a destination table (as `format_type` prints
+/// it), by column name: what [`ChunkWriter::begin`] needs to write values.
+pub async fn column_types(client: &Client, table: &TableId) -> Result<std::collections::HashMap<String, String>, PgError> {
+    let rows = client
+        .query(
+            "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
+             WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped",
+            &[&qualified(&table.schema, &table.table)],
+        )
+        .await
+        .context(|| format!("read the columns of {table} on the destination"))?;
+    let mut out = std::collections::HashMap::new();
+    for row in rows {
+        let name: String = row.try_get(0).context(|| format!("read the columns of {table}"))?;
+        let ty: String = row.try_get(1).context(|| format!("read the columns of {table}"))?;
+        out.insert(name, ty);
+    }
+    Ok(out)
+}
+
 /// Runs a DDL statement (CREATE SCHEMA / TABLE / ...).
 pub async fn execute_ddl(client: &Client, sql: &str, what: &str) -> Result<(), PgError> {
     client.batch_execute(sql).await.context(|| format!("create {what} on the destination"))

@@ -20,10 +20,8 @@
 //! Chunk bounds are written back into the SQL as escaped string literals that
 //! the server parses with the key column's own input function, so any key
 //! type the server can order works.
-//!
-//! # Chunk persistence
-//! [`Chunk::to_json`] / [`Chunk::from_json`] give the plan a stable JSON form
-//! (the same shape as the MySQL connector's serde form).
+//! [`Chunk`] is core's key range, the same for every connector, so the
+//! engine stores one plan format.
 
 use crate::cell::{self, TextKind};
 use crate::error::{guarded, Context, PgError};
@@ -31,41 +29,9 @@ use crate::schema::TableMapping;
 use crate::session::{qualified, quote_ident};
 use crate::value::{decode, type_oid};
 use futures_util::TryStreamExt;
+pub use opendts_core::row::Chunk;
 use opendts_core::row::Cell;
 use tokio_postgres::{Client, SimpleQueryMessage};
-
-/// A key range `[lower, upper)` of a table; `None` is unbounded. A table
-/// without a usable key is one chunk with both bounds unbounded.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Chunk {
-    pub index: u32,
-    pub lower: Option<Vec<Cell>>,
-    pub upper: Option<Vec<Cell>>,
-}
-
-impl Chunk {
-    /// `{"index": n, "lower": [cells] | null, "upper": [cells] | null}`.
-    pub fn to_json(&self) -> serde_json::Value {
-        let bound = |b: &Option<Vec<Cell>>| serde_json::to_value(b).unwrap_or(serde_json::Value::Null);
-        serde_json::json!({ "index": self.index, "lower": bound(&self.lower), "upper": bound(&self.upper) })
-    }
-
-    /// The inverse of [`Chunk::to_json`].
-    pub fn from_json(v: &serde_json::Value) -> Result<Chunk, String> {
-        let index = v
-            .get("index")
-            .and_then(|i| i.as_u64())
-            .and_then(|i| u32::try_from(i).ok())
-            .ok_or_else(|| format!("a chunk needs an index: {v}"))?;
-        let bound = |name: &str| -> Result<Option<Vec<Cell>>, String> {
-            match v.get(name) {
-                None | Some(serde_json::Value::Null) => Ok(None),
-                Some(b) => serde_json::from_value(b.clone()).map_err(|e| format!("chunk {index} {name}: {e}")),
-            }
-        };
-        Ok(Chunk { index, lower: bound("lower")?, upper: bound("upper")? })
-    }
-}
 
 /// A string literal that reads the same whatever `standard_conforming_strings` says.
 pub fn quote_str(s: &str) -> String {
@@ -294,6 +260,7 @@ mod tests {
     #[test]
     fn chunks_round_trip_through_json() {
         let c = Chunk { index: 3, lower: Some(vec![Cell::Int(5), Cell::Bytes(b"a".to_vec())]), upper: None };
-        assert_eq!(Chunk::from_json(&c.to_json()).unwrap(), c);
+        let text = serde_json::to_string(&c).unwrap();
+        assert_eq!(serde_json::from_str::<Chunk>(&text).unwrap(), c);
     }
 }

@@ -3,18 +3,14 @@
 //! checkpoint. A resumed job skips the chunks its destination already holds.
 
 use super::progress::Progress;
-use super::{PipelineConfig, PipelineError};
+use super::sink::{ChunkCheckpoint, ChunkData, ChunkWriter, Sink};
+use super::source::{ChunkReader, Source, SourceTable};
+use super::{DbError, PipelineConfig, PipelineError};
 use crate::engine::Engine;
 use crate::worker::update;
-use opendts_connector_mysql::schema::{self, TableMapping};
-use opendts_connector_mysql::sink::{self, ChunkWriter};
-use opendts_connector_mysql::snapshot::{self, Chunk};
-use opendts_connector_mysql::{session, MySqlError};
 use opendts_core::change::SourcePosition;
-use opendts_core::dblist::DbList;
-use opendts_core::endpoint::Endpoint;
 use opendts_core::job::Job;
-use opendts_core::row::{Cell, TableId};
+use opendts_core::row::{Chunk, TableId};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -67,9 +63,8 @@ fn new_plan_id() -> String {
 async fn load_or_make_plan(
     engine: &Engine,
     job: &Job,
-    tables: &[TableMapping],
-    source: &Endpoint,
-    dest: &Endpoint,
+    source: &mut dyn Source,
+    sink: &mut dyn Sink,
     config: &PipelineConfig,
 ) -> Result<Plan, PipelineError> {
     if let Some(text) = engine.store().job_state(&job.job_id, PLAN_KEY).map_err(|e| PipelineError::Fatal(e.to_string()))? {
@@ -78,17 +73,16 @@ async fn load_or_make_plan(
         }
         tracing::warn!(job_id = %job.job_id, "stored full-load plan unreadable; planning again");
     }
-    let mut conn = session::source(source).await?;
-    let existing = {
-        let mut out = session::sink(dest).await?;
-        sink::existing_tables(&mut out, tables.iter().map(|t| &t.dest)).await?
-    };
+    let tables: Vec<SourceTable> = source.tables().to_vec();
+    let dests: Vec<TableId> = tables.iter().map(|t| t.dest.clone()).collect();
+    let existing = sink.existing_tables(&dests).await?;
     let mut planned = Vec::with_capacity(tables.len());
-    for t in tables {
+    let mut estimated_rows = 0;
+    for t in &tables {
         if !existing.contains(&t.dest) {
             if job.migration_mode.structure_initialization {
                 // Created on the source after the schema phase: its CREATE TABLE and
-                // rows come through the binlog (or, without sync, after the task started).
+                // rows come through the change stream (or, without sync, after the task started).
                 tracing::info!(job_id = %job.job_id, table = %t.source, "table created after the schema phase; not in the full load");
                 continue;
             }
@@ -97,9 +91,9 @@ async fn load_or_make_plan(
                 t.dest
             )));
         }
-        planned.push(PlannedTable { source: t.source.clone(), chunks: snapshot::plan_chunks(&mut conn, t, config.chunk_rows).await? });
+        planned.push(PlannedTable { source: t.source.clone(), chunks: source.plan_chunks(t, config.chunk_rows).await? });
+        estimated_rows += t.estimated_rows;
     }
-    let estimated_rows = tables.iter().filter(|t| planned.iter().any(|p| p.source == t.source)).map(|t| t.estimated_rows).sum();
     let plan = Plan { id: new_plan_id(), tables: planned, estimated_rows };
     let text = serde_json::to_string(&plan).map_err(|e| PipelineError::Fatal(e.to_string()))?;
     engine.store().put_job_state(&job.job_id, PLAN_KEY, &text).map_err(|e| PipelineError::Fatal(e.to_string()))?;
@@ -109,49 +103,41 @@ async fn load_or_make_plan(
 
 /// One unit of work: a chunk of a table.
 struct Task {
-    table: Arc<TableMapping>,
+    table: Arc<SourceTable>,
     chunk: Chunk,
 }
 
 pub(super) async fn run(
     engine: &Engine,
     job: &Job,
-    db_list: &DbList,
-    source: &Endpoint,
-    dest: &Endpoint,
+    source: &mut dyn Source,
+    sink: &mut dyn Sink,
     config: &PipelineConfig,
 ) -> Result<(), PipelineError> {
     if job.full_data.status == "Finished" {
         return Ok(());
     }
-    let tables = {
-        let mut conn = session::source(source).await?;
-        schema::selected_tables(&mut conn, db_list).await?
-    };
-    let plan = load_or_make_plan(engine, job, &tables, source, dest, config).await?;
+    let plan = load_or_make_plan(engine, job, source, sink, config).await?;
     let key = plan.checkpoint_key(&job.job_id);
 
     let mut queue = VecDeque::new();
-    let done_rows = {
-        let mut out = session::sink(dest).await?;
-        sink::prepare_meta(&mut out).await?;
-        for planned in &plan.tables {
-            let Some(mapping) = tables.iter().find(|t| t.source == planned.source) else {
-                return Err(PipelineError::Fatal(format!(
-                    "DTS-10005: the source table {} disappeared during the full load",
-                    planned.source
-                )));
-            };
-            let mapping = Arc::new(mapping.clone());
-            let done = sink::done_chunks(&mut out, &key, &mapping.dest).await?;
-            for chunk in &planned.chunks {
-                if !done.contains(&chunk.index) {
-                    queue.push_back(Task { table: mapping.clone(), chunk: chunk.clone() });
-                }
+    sink.prepare_meta().await?;
+    for planned in &plan.tables {
+        let Some(table) = source.tables().iter().find(|t| t.source == planned.source) else {
+            return Err(PipelineError::Fatal(format!(
+                "DTS-10005: the source table {} disappeared during the full load",
+                planned.source
+            )));
+        };
+        let table = Arc::new(table.clone());
+        let done = sink.done_chunks(&key, &table.dest).await?;
+        for chunk in &planned.chunks {
+            if !done.contains(&chunk.index) {
+                queue.push_back(Task { table: table.clone(), chunk: chunk.clone() });
             }
         }
-        sink::done_rows(&mut out, &key).await?
-    };
+    }
+    let done_rows = sink.done_rows(&key).await?;
 
     let rows = Arc::new(AtomicU64::new(done_rows));
     let progress = Progress::start(engine, job, rows.clone(), plan.estimated_rows);
@@ -161,16 +147,18 @@ pub(super) async fn run(
     let queue = Arc::new(Mutex::new(queue));
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..config.full_load_workers.max(1) {
-        let (queue, rows, source, dest, key) = (queue.clone(), rows.clone(), source.clone(), dest.clone(), key.clone());
+        let reader = source.reader().await?;
+        let writer = sink.chunk_writer().await?;
+        let (queue, rows, key) = (queue.clone(), rows.clone(), key.clone());
         let batch_rows = config.batch_rows;
-        let snapshots = job.migration_mode.data_synchronization;
-        workers.spawn(async move { copy_chunks(&queue, &rows, &source, &dest, &key, batch_rows, snapshots).await });
+        let exact = job.migration_mode.data_synchronization;
+        workers.spawn(async move { copy_chunks(reader, writer, &queue, &rows, &key, batch_rows, exact).await });
     }
     let mut failure = None;
     while let Some(result) = workers.join_next().await {
         let outcome = match result {
             Ok(r) => r,
-            Err(e) => Err(MySqlError::other("full-load worker", e.to_string())),
+            Err(e) => Err(DbError::fatal(format!("a full-load worker stopped: {e}"))),
         };
         if let Err(e) = outcome {
             failure.get_or_insert(e);
@@ -193,69 +181,60 @@ pub(super) async fn run(
 
 /// A worker: takes chunks off the queue until it is empty.
 async fn copy_chunks(
+    mut reader: Box<dyn ChunkReader>,
+    mut writer: Box<dyn ChunkWriter>,
     queue: &Mutex<VecDeque<Task>>,
     rows: &AtomicU64,
-    source: &Endpoint,
-    dest: &Endpoint,
     key: &str,
     batch_rows: usize,
-    snapshots: bool,
-) -> Result<(), MySqlError> {
-    let mut src = session::source(source).await?;
-    let mut out = session::sink(dest).await?;
+    sync_follows: bool,
+) -> Result<(), DbError> {
     loop {
         let task = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
         let Some(task) = task else { return Ok(()) };
         // A table without a key cannot absorb a replayed change (it would
-        // duplicate a row): read it at a known position so that the
-        // incremental phase skips exactly what the copy already holds.
-        let snapshot = if snapshots && task.table.schema.key.is_empty() {
-            Some(snapshot::begin_consistent_read(&mut src, &task.table).await?)
-        } else {
-            None
-        };
-        tracing::debug!(table = %task.table.source, chunk = task.chunk.index, snapshot = snapshot.is_some(), "copying chunk");
-        let copied = copy_chunk(&mut src, &mut out, &task, key, batch_rows, snapshot.as_ref()).await;
+        // duplicate a row): it is read consistently with a known position so
+        // that the incremental phase skips exactly what the copy holds.
+        let exact = sync_follows && task.table.keyless();
+        let snapshot = reader.begin(&task.table, exact).await?;
+        tracing::debug!(table = %task.table.source, chunk = task.chunk.index, exact, "copying chunk");
+        let copied = copy_chunk(reader.as_mut(), writer.as_mut(), &task, key, batch_rows, snapshot.as_ref()).await;
         tracing::debug!(table = %task.table.source, chunk = task.chunk.index, ok = copied.is_ok(), "chunk copied");
-        if snapshot.is_some() {
-            snapshot::end_consistent_read(&mut src).await?;
-        }
-        let copied = copied?;
-        rows.fetch_add(copied, Ordering::Relaxed);
+        reader.end().await?;
+        rows.fetch_add(copied?, Ordering::Relaxed);
     }
 }
 
 /// Reads and writes one chunk concurrently: the reader streams batches into a
-/// channel of two, the writer inserts them in one transaction.
+/// channel of two, the writer writes them in one transaction and commits once
+/// the reader has sent the whole chunk.
 async fn copy_chunk(
-    src: &mut mysql_async::Conn,
-    out: &mut mysql_async::Conn,
+    reader: &mut dyn ChunkReader,
+    writer: &mut dyn ChunkWriter,
     task: &Task,
     key: &str,
     batch_rows: usize,
     snapshot: Option<&SourcePosition>,
-) -> Result<u64, MySqlError> {
-    let (tx, mut rx) = mpsc::channel::<Vec<Vec<Cell>>>(2);
-    let columns: Vec<String> = task.table.columns.iter().map(|c| c.dest.clone()).collect();
-    let reader = async {
-        let result = snapshot::read_chunk(src, &task.table, &task.chunk, batch_rows, |batch| {
-            let tx = tx.clone();
-            async move { tx.send(batch).await.is_ok() }
-        })
-        .await;
-        drop(tx);
-        result
-    };
-    let writer = async {
-        let mut w = ChunkWriter::begin(out, &task.table.dest, &columns).await?;
-        while let Some(batch) = rx.recv().await {
-            w.write(&batch).await?;
+) -> Result<u64, DbError> {
+    let (tx, rx) = mpsc::channel::<ChunkData>(2);
+    let read = async {
+        let result = reader.read(&task.table, &task.chunk, batch_rows, tx.clone()).await;
+        // A closed channel means the writer stopped first: its error is the cause.
+        let writer_gone = tx.is_closed();
+        if result.is_ok() {
+            // Only a whole read lets the writer commit.
+            let _ = tx.send(ChunkData::Complete).await;
         }
-        Ok::<_, MySqlError>(w)
+        drop(tx);
+        (result, writer_gone)
     };
-    let (read, written) = tokio::join!(reader, writer);
-    // A writer error closes the channel, which stops the reader: report the writer's.
-    let w = written?;
-    read?;
-    w.commit(key, task.chunk.index, snapshot).await
+    let checkpoint = ChunkCheckpoint { key, chunk: task.chunk.index, snapshot };
+    let write = writer.write_chunk(&task.table, rx, checkpoint);
+    let ((read, writer_gone), written) = tokio::join!(read, write);
+    match read {
+        Ok(_) => written,
+        Err(e) if writer_gone => written.and(Err(e)),
+        // The read failed on its own; the writer rolled back for that reason.
+        Err(e) => Err(e),
+    }
 }

@@ -2,26 +2,25 @@
 //! destination in commit order, batched, with the source position recorded
 //! in the same destination transaction as the changes it covers.
 //!
-//! A reader task pulls events from the binlog into a bounded channel; the
+//! A reader task pulls events from the source's change stream into a bounded channel; the
 //! applier drains whatever is ready into one batch (several source
 //! transactions, up to a row limit), applies it and records the position
 //! after its last transaction. DDL is applied on its own, in order.
 
-use super::PipelineError;
+use super::sink::{ChangeApplier, Sink};
+use super::source::{ChangeStream, Source};
+use super::{DbError, PipelineError};
 use crate::engine::Engine;
 use crate::worker::update;
-use opendts_connector_mysql::apply::ChangeApplier;
-use opendts_connector_mysql::binlog::{self, BinlogSource, BinlogSourceConfig};
-use opendts_connector_mysql::{session, sink, MySqlError};
-use opendts_core::change::{ChangeEvent, RowChange, SourcePosition};
+use opendts_core::change::{ChangeEvent, DdlChange, DdlKind, RowChange, SourcePosition};
+use opendts_core::endpoint::EngineFamily;
 use opendts_core::dblist::DbList;
-use opendts_core::endpoint::Endpoint;
 use opendts_core::job::{Job, Performance};
 use opendts_core::row::TableId;
 use opendts_core::status::{JobStatus, JobType};
 use opendts_core::timefmt::now_millis;
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 /// Key of the incremental start position in the job's working state.
 pub(super) const START_KEY: &str = "incremental_start";
@@ -36,40 +35,18 @@ const IDLE_CHECKPOINT_EVERY: Duration = Duration::from_secs(5);
 /// A delay below this counts as caught up (`Catched`).
 const CAUGHT_UP_MS: i64 = 2_000;
 
-fn binlog_error(e: binlog::BinlogError) -> PipelineError {
-    let retryable = e.is_retryable();
-    let message = e.to_string();
-    if retryable {
-        PipelineError::Database(MySqlError::Connection { context: "read the source binlog".into(), message })
-    } else {
-        PipelineError::Fatal(format!("DTS-10007: cannot read the source binlog: {message}"))
-    }
-}
-
-/// The replica server_id OpenDTS uses for a job: stable, and far from the
-/// small IDs people give their servers.
-fn server_id(job_id: &str) -> u32 {
-    let hash = job_id.bytes().fold(0x811c_9dc5u32, |h, b| (h ^ b as u32).wrapping_mul(0x0100_0193));
-    0x4000_0000 | (hash & 0x3fff_ffff)
-}
-
 /// Records where the incremental phase must start, once, before the full
 /// load reads anything: changes made during the load are replayed from there
 /// (idempotently), so none is lost.
-pub(super) async fn remember_start(engine: &Engine, job: &Job, source: &Endpoint) -> Result<(), PipelineError> {
+pub(super) async fn remember_start(engine: &Engine, job: &Job, source: &mut dyn Source) -> Result<(), PipelineError> {
     let store = engine.store();
     let known = store.job_state(&job.job_id, START_KEY).map_err(|e| PipelineError::Fatal(e.to_string()))?;
     if known.is_some() {
         return Ok(());
     }
-    let timeout = Duration::from_secs(15);
-    let position = match job.checkpoint {
-        // ConfigureDtsJob Checkpoint: start from that time (only meaningful without a full load).
-        Some(at) if !job.migration_mode.data_initialization => {
-            binlog::position_at_time(source, at, timeout).await.map_err(binlog_error)?
-        }
-        _ => binlog::current_position(source, timeout).await.map_err(binlog_error)?,
-    };
+    // ConfigureDtsJob Checkpoint: start from that time (only meaningful without a full load).
+    let since = job.checkpoint.filter(|_| !job.migration_mode.data_initialization);
+    let position = source.start_capture(since).await?;
     let text = serde_json::to_string(&position).map_err(|e| PipelineError::Fatal(e.to_string()))?;
     store.put_job_state(&job.job_id, START_KEY, &text).map_err(|e| PipelineError::Fatal(e.to_string()))?;
     tracing::info!(job_id = %job.job_id, ?position, "incremental start position recorded");
@@ -82,11 +59,10 @@ async fn snapshot_positions(
     engine: &Engine,
     job: &Job,
     db_list: &DbList,
-    dest: &Endpoint,
+    sink: &mut dyn Sink,
 ) -> Result<Vec<(TableId, SourcePosition)>, PipelineError> {
     let Some((key, sources)) = super::full_load::planned(engine, job) else { return Ok(Vec::new()) };
-    let mut conn = session::sink(dest).await?;
-    let by_dest = sink::snapshot_positions(&mut conn, &key).await?;
+    let by_dest = sink.snapshot_positions(&key).await?;
     // Map destination tables back to the planned source tables the DbList sends there.
     let dest_of = |t: &TableId| db_list.select_table(&t.schema, &t.table).map(|s| TableId::new(s.dest_db, s.dest_table));
     let mut out = Vec::new();
@@ -115,17 +91,41 @@ impl Drop for ReaderGuard {
     }
 }
 
+/// Reads the change stream ahead of the applier, and passes the applier's
+/// confirmations back to the source between reads.
+fn spawn_reader(
+    mut stream: Box<dyn ChangeStream>,
+    mut confirmed: watch::Receiver<Option<SourcePosition>>,
+) -> (ReaderGuard, mpsc::Receiver<Result<ChangeEvent, DbError>>) {
+    let (tx, rx) = mpsc::channel(READ_AHEAD);
+    let task = tokio::spawn(async move {
+        loop {
+            if confirmed.has_changed().unwrap_or(false) {
+                if let Some(position) = confirmed.borrow_and_update().clone() {
+                    stream.confirm(&position);
+                }
+            }
+            let event = stream.next().await;
+            let failed = event.is_err();
+            if tx.send(event).await.is_err() || failed {
+                return;
+            }
+        }
+    });
+    (ReaderGuard(task), rx)
+}
+
 pub(super) async fn run(
     engine: &Engine,
     job: &Job,
     db_list: &DbList,
-    source: &Endpoint,
-    dest: &Endpoint,
+    source: &mut dyn Source,
+    sink: &mut dyn Sink,
 ) -> Result<(), PipelineError> {
-    let mut applier = ChangeApplier::connect(dest, &job.job_id).await?;
-    let snapshots = snapshot_positions(engine, job, db_list, dest).await?;
+    let mut applier = sink.applier(&job.job_id).await?;
+    let snapshots = snapshot_positions(engine, job, db_list, sink).await?;
     let start = match applier.checkpoint().await? {
-        Some((position, _)) => position,
+        Some(position) => position,
         None => {
             let text = engine
                 .store()
@@ -136,27 +136,9 @@ pub(super) async fn run(
         }
     };
     tracing::info!(job_id = %job.job_id, ?start, "incremental sync starting");
-    let cfg = BinlogSourceConfig {
-        endpoint: source.clone(),
-        server_id: server_id(&job.job_id),
-        start,
-        heartbeat: Duration::from_secs(1),
-        tables: Some(binlog::TableFilter({
-            let list = std::sync::Arc::new(db_list.clone());
-            std::sync::Arc::new(move |t: &TableId| list.select_table(&t.schema, &t.table).is_some())
-        })),
-    };
-    let mut stream = BinlogSource::connect(cfg).await.map_err(binlog_error)?;
-    let (tx, mut rx) = mpsc::channel::<Result<ChangeEvent, binlog::BinlogError>>(READ_AHEAD);
-    let _reader = ReaderGuard(tokio::spawn(async move {
-        loop {
-            let event = stream.next().await;
-            let failed = event.is_err();
-            if tx.send(event).await.is_err() || failed {
-                return;
-            }
-        }
-    }));
+    let stream = source.changes(start).await?;
+    let (confirm, confirmed) = watch::channel(None);
+    let (_reader, mut rx) = spawn_reader(stream, confirmed);
 
     update(engine, &job.job_id, job.epoch, |j| {
         if j.job_type == JobType::Sync {
@@ -165,16 +147,14 @@ pub(super) async fn run(
         j.incremental.status = "Migrating".into();
     })?;
 
+    let families = (source.family(), sink.family());
     let mut stats = Stats::new();
     let mut last_idle_checkpoint = Instant::now();
     loop {
         let Some(first) = rx.recv().await else {
-            return Err(PipelineError::Database(MySqlError::Connection {
-                context: "read the source binlog".into(),
-                message: "the binlog reader stopped".into(),
-            }));
+            return Err(DbError { retryable: true, message: "the change stream reader stopped".into() }.into());
         };
-        let mut event = Some(first.map_err(binlog_error)?);
+        let mut event = Some(first?);
         let mut rows: Vec<RowChange> = Vec::new();
         let mut batch_end: Option<(SourcePosition, u32)> = None;
         while let Some(ev) = event.take() {
@@ -184,21 +164,26 @@ pub(super) async fn run(
                     batch_end = Some((position, timestamp));
                     if rows.len() < MAX_BATCH_ROWS {
                         if let Ok(next) = rx.try_recv() {
-                            event = Some(next.map_err(binlog_error)?);
+                            event = Some(next?);
                         }
                     }
                 }
                 ChangeEvent::Ddl { ddl, position, timestamp } => {
                     if let Some((pos, ts)) = batch_end.take() {
-                        let applied = applier.apply_rows(db_list, &rows, &pos, ts as i64).await?;
-                        stats.applied(applied.rows, applied.bytes, ts);
+                        apply_batch(applier.as_mut(), db_list, &rows, &pos, ts, &mut stats).await?;
                         rows.clear();
                     }
-                    let done = applier.apply_ddl(db_list, &ddl, &position, timestamp as i64).await?;
-                    if done {
-                        tracing::info!(job_id = %job.job_id, statement = %ddl.statement, "DDL applied");
+                    let statements = translate_ddl(ddl, families);
+                    if statements.is_empty() {
+                        applier.advance(&position, timestamp as i64).await?;
+                    }
+                    for ddl in &statements {
+                        if applier.apply_ddl(db_list, ddl, &position, timestamp as i64).await? {
+                            tracing::info!(job_id = %job.job_id, statement = %ddl.statement, "DDL applied");
+                        }
                     }
                     stats.applied(0, 0, timestamp);
+                    confirm.send_replace(Some(position));
                 }
                 ChangeEvent::Heartbeat { position, timestamp } => {
                     if batch_end.is_none() {
@@ -206,20 +191,58 @@ pub(super) async fn run(
                         if last_idle_checkpoint.elapsed() >= IDLE_CHECKPOINT_EVERY {
                             applier.advance(&position, timestamp as i64).await?;
                             last_idle_checkpoint = Instant::now();
+                            confirm.send_replace(Some(position));
                         }
                     }
                 }
             }
         }
         if let Some((pos, ts)) = batch_end {
-            let applied = applier.apply_rows(db_list, &rows, &pos, ts as i64).await?;
-            stats.applied(applied.rows, applied.bytes, ts);
+            apply_batch(applier.as_mut(), db_list, &rows, &pos, ts, &mut stats).await?;
             last_idle_checkpoint = Instant::now();
+            confirm.send_replace(Some(pos));
         }
         if stats.due() {
             stats.report(engine, job)?;
         }
     }
+}
+
+/// The DDL to replay on the destination for a source DDL. Statements are in
+/// the source's dialect, so between engine families only TRUNCATE (which
+/// names its tables) is replayed, rebuilt for the destination; other DDL is
+/// left out with a warning (documented in docs/type-mapping.md).
+fn translate_ddl(ddl: DdlChange, (source, dest): (EngineFamily, EngineFamily)) -> Vec<DdlChange> {
+    if source == dest {
+        return vec![ddl];
+    }
+    if ddl.kind != DdlKind::TruncateTable {
+        tracing::warn!(statement = %ddl.statement, "DDL is not replayed between different database engines; skipped");
+        return Vec::new();
+    }
+    ddl.tables
+        .iter()
+        .map(|t| {
+            let statement = match dest {
+                EngineFamily::MySql => format!("TRUNCATE TABLE `{}`.`{}`", t.schema.replace('`', "``"), t.table.replace('`', "``")),
+                _ => format!("TRUNCATE TABLE \"{}\".\"{}\"", t.schema.replace('"', "\"\""), t.table.replace('"', "\"\"")),
+            };
+            DdlChange { schema: t.schema.clone(), statement, kind: DdlKind::TruncateTable, tables: vec![t.clone()] }
+        })
+        .collect()
+}
+
+async fn apply_batch(
+    applier: &mut dyn ChangeApplier,
+    db_list: &DbList,
+    rows: &[RowChange],
+    position: &SourcePosition,
+    timestamp: u32,
+    stats: &mut Stats,
+) -> Result<(), PipelineError> {
+    let applied = applier.apply_rows(db_list, rows, position, timestamp as i64).await?;
+    stats.applied(applied.rows, applied.bytes, timestamp);
+    Ok(())
 }
 
 /// Delay, checkpoint and throughput, reported about once a second.
@@ -283,10 +306,19 @@ impl Stats {
 mod tests {
     use super::*;
 
+    fn ddl(kind: DdlKind, statement: &str) -> DdlChange {
+        DdlChange { schema: "s".into(), statement: statement.into(), kind, tables: vec![TableId::new("s", "a"), TableId::new("s", "b")] }
+    }
+
     #[test]
-    fn replica_ids_are_stable_and_high() {
-        assert_eq!(server_id("abc"), server_id("abc"));
-        assert_ne!(server_id("abc"), server_id("abd"));
-        assert!(server_id("abc") >= 0x4000_0000);
+    fn ddl_crosses_engines_only_as_truncate() {
+        let same = translate_ddl(ddl(DdlKind::AlterTable, "ALTER TABLE a ADD c int"), (EngineFamily::MySql, EngineFamily::MySql));
+        assert_eq!(same.len(), 1);
+        let across = (EngineFamily::PostgreSql, EngineFamily::MySql);
+        assert!(translate_ddl(ddl(DdlKind::AlterTable, "ALTER TABLE a ADD c int"), across).is_empty());
+        let truncates = translate_ddl(ddl(DdlKind::TruncateTable, "TRUNCATE TABLE \"s\".\"a\", \"s\".\"b\""), across);
+        let statements: Vec<&str> = truncates.iter().map(|d| d.statement.as_str()).collect();
+        assert_eq!(statements, ["TRUNCATE TABLE `s`.`a`", "TRUNCATE TABLE `s`.`b`"]);
+        assert!(truncates.iter().all(|d| d.tables.len() == 1 && d.kind == DdlKind::TruncateTable));
     }
 }

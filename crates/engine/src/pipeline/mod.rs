@@ -1,19 +1,19 @@
 //! The data path of a job: structure → full data → incremental, each phase
-//! reading from a source connector and writing through a sink connector.
-//!
-//! Supported so far: MySQL family → MySQL family (schema migration, full data
-//! load, binlog incremental sync). Every other pair fails honestly with an
-//! ErrorMessage that says what is missing.
+//! reading from a [`source::Source`] and writing through a [`sink::Sink`].
+//! The phases are written once; `crate::connectors` implements the traits
+//! for each engine family (MySQL family, PostgreSQL), in any pairing.
 
 mod full_load;
 mod incremental;
 mod progress;
 mod retry;
+pub(crate) mod sink;
+pub(crate) mod source;
 mod structure;
 
+use crate::connectors;
 use crate::engine::Engine;
 use crate::worker::{update, Superseded};
-use opendts_connector_mysql::MySqlError;
 use opendts_core::dblist::{DbList, DbListContext};
 use opendts_core::endpoint::{EngineFamily, Endpoint};
 use opendts_core::job::Job;
@@ -37,13 +37,46 @@ impl Default for PipelineConfig {
     }
 }
 
+/// A database failure in a connector, reduced to what the pipeline decides on.
+#[derive(Debug, Clone)]
+pub(crate) struct DbError {
+    /// A connection problem worth retrying within the retry window.
+    pub retryable: bool,
+    pub message: String,
+}
+
+impl DbError {
+    /// A failure that retrying cannot fix.
+    pub fn fatal(message: impl Into<String>) -> DbError {
+        DbError { retryable: false, message: message.into() }
+    }
+}
+
+impl std::fmt::Display for DbError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+pub(crate) type DbResult<T> = Result<T, DbError>;
+
+/// One statement of the schema migration.
+#[derive(Debug, Clone)]
+pub(crate) struct DdlStep {
+    /// What it creates, for progress logs and errors ("table shop.orders").
+    pub what: String,
+    pub sql: String,
+    /// The database or schema the statement must run in, when it is not qualified.
+    pub default_schema: Option<String>,
+}
+
 /// Why the data path stopped.
 #[derive(Debug)]
 pub(crate) enum PipelineError {
     /// The user changed the job meanwhile; stop quietly.
     Superseded(Superseded),
     /// A database error; retried when it is a connection problem.
-    Database(MySqlError),
+    Database(DbError),
     /// Something the user must fix (configuration, unsupported feature).
     Fatal(String),
 }
@@ -54,17 +87,17 @@ impl From<Superseded> for PipelineError {
     }
 }
 
-impl From<MySqlError> for PipelineError {
-    fn from(e: MySqlError) -> Self {
+impl From<DbError> for PipelineError {
+    fn from(e: DbError) -> Self {
         PipelineError::Database(e)
     }
 }
 
-fn family_name(f: Option<EngineFamily>) -> &'static str {
+pub(crate) fn family_name(f: EngineFamily) -> &'static str {
     match f {
-        Some(EngineFamily::MySql) => "MySQL",
-        Some(EngineFamily::PostgreSql) => "PostgreSQL",
-        Some(EngineFamily::Unsupported) | None => "an unsupported engine",
+        EngineFamily::MySql => "MySQL",
+        EngineFamily::PostgreSql => "PostgreSQL",
+        EngineFamily::Unsupported => "an unsupported engine",
     }
 }
 
@@ -75,14 +108,22 @@ fn endpoints(job: &Job) -> Result<(&Endpoint, &Endpoint), PipelineError> {
 
 /// What is not built yet for this job, if anything.
 fn unsupported(job: &Job) -> Option<String> {
-    let src = job.source.as_ref().map(|e| e.family());
-    let dest = job.destination.as_ref().map(|e| e.family());
+    let src = job.source.as_ref().map_or(EngineFamily::Unsupported, |e| e.family());
+    let dest = job.destination.as_ref().map_or(EngineFamily::Unsupported, |e| e.family());
     if job.job_type == JobType::Subscribe {
         return Some(format!("change tracking from {} is not supported by this OpenDTS version yet", family_name(src)));
     }
-    if src != Some(EngineFamily::MySql) || dest != Some(EngineFamily::MySql) {
+    if src == EngineFamily::Unsupported || dest == EngineFamily::Unsupported {
         return Some(format!(
-            "the data path {} -> {} is not supported by this OpenDTS version yet (supported: MySQL -> MySQL)",
+            "the data path {} -> {} is not supported by this OpenDTS version (supported: MySQL and PostgreSQL)",
+            family_name(src),
+            family_name(dest)
+        ));
+    }
+    if src != dest && job.migration_mode.structure_initialization {
+        return Some(format!(
+            "schema migration {} -> {} is not supported by this OpenDTS version yet: create the destination tables \
+             and configure the task without StructureInitialization",
             family_name(src),
             family_name(dest)
         ));
@@ -113,20 +154,26 @@ async fn phases(engine: &Engine, job: &Job) -> Result<(), PipelineError> {
     let db_list_text = job.db_list.as_deref().unwrap_or("{}");
     let db_list = DbList::parse(db_list_text, DbListContext::Migration)
         .map_err(|e| PipelineError::Fatal(format!("DTS-10002: the stored DbList is not valid: {e}")))?;
-    let (source, destination) = endpoints(job)?;
+    let (source_ep, dest_ep) = endpoints(job)?;
     let config = engine.pipeline_config();
+    let mut source = connectors::open_source(source_ep, &db_list, &job.job_id).await?;
+    let mut sink = connectors::open_sink(dest_ep, job).await?;
     if job.migration_mode.data_synchronization {
-        incremental::remember_start(engine, job, source).await?;
+        incremental::remember_start(engine, job, source.as_mut()).await?;
     }
     if job.migration_mode.structure_initialization {
-        structure::run(engine, job, &db_list, source, destination).await?;
+        structure::before_data(engine, job, source.as_mut(), sink.as_mut()).await?;
     }
     if job.migration_mode.data_initialization {
-        full_load::run(engine, job, &db_list, source, destination, &config).await?;
+        full_load::run(engine, job, source.as_mut(), sink.as_mut(), &config).await?;
+    }
+    source.full_load_done();
+    if job.migration_mode.structure_initialization {
+        structure::after_data(engine, job, source.as_mut(), sink.as_mut()).await?;
     }
     if job.migration_mode.data_synchronization {
         // Runs until the user suspends, stops or deletes the task.
-        return incremental::run(engine, job, &db_list, source, destination).await;
+        return incremental::run(engine, job, &db_list, source.as_mut(), sink.as_mut()).await;
     }
     update(engine, &job.job_id, job.epoch, |j| {
         j.status = JobStatus::Finished;

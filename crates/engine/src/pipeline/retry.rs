@@ -36,7 +36,7 @@ where
     let mut count = 0u32;
     loop {
         let error = match attempt().await {
-            Err(PipelineError::Database(e)) if e.is_retryable() => e,
+            Err(PipelineError::Database(e)) if e.retryable => e,
             other => return other,
         };
         let now = now_millis();

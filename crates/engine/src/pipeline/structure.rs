@@ -1,81 +1,63 @@
-//! Schema migration: databases, then tables, then views, on the destination.
-//! Progress is counted in objects; re-running it is harmless (IF NOT EXISTS /
-//! OR REPLACE), so a resumed job simply runs it again.
+//! Schema migration: the source describes its selected objects as DDL in the
+//! destination's dialect ([`SchemaPlan`]); this phase runs it. Tables and
+//! keys come before the full load; secondary indexes, foreign keys, views
+//! and sequence values after it (faster to build, and sequences must reflect
+//! the copied data). Every statement is safe to run again, so a resumed job
+//! simply runs the plan again; the after-data part runs once per job.
 
-use super::PipelineError;
+use super::sink::Sink;
+use super::source::Source;
+use super::{DdlStep, PipelineError};
 use crate::engine::Engine;
 use crate::worker::update;
-use opendts_connector_mysql::{schema, session, sink};
-use opendts_core::dblist::DbList;
-use opendts_core::endpoint::Endpoint;
 use opendts_core::job::Job;
-use std::collections::{BTreeMap, HashMap};
 
-pub(super) async fn run(engine: &Engine, job: &Job, db_list: &DbList, source: &Endpoint, dest: &Endpoint) -> Result<(), PipelineError> {
+/// Key of the "after-data objects are created" mark in the job's working state.
+const AFTER_DATA_KEY: &str = "schema_after_data";
+
+pub(super) async fn before_data(engine: &Engine, job: &Job, source: &mut dyn Source, sink: &mut dyn Sink) -> Result<(), PipelineError> {
     if job.structure.status == "Finished" {
         return Ok(());
     }
-    let mut src = session::source(source).await?;
-    let mut out = session::sink(dest).await?;
-    let tables = schema::selected_tables(&mut src, db_list).await?;
-    let views = schema::selected_views(&mut src, db_list).await?;
-    let total = tables.len() + views.len();
+    let plan = source.schema_plan(sink.family()).await?;
+    let total = plan.before_data.len();
     update(engine, &job.job_id, job.epoch, |j| {
         j.structure.status = "Migrating".into();
         j.structure.progress = format!("0/{total}");
         j.structure.percent = 0;
     })?;
-
-    // Databases first, once each.
-    let mut databases: BTreeMap<String, String> = BTreeMap::new();
-    for t in &tables {
-        databases.entry(t.dest.schema.clone()).or_insert_with(|| t.source.schema.clone());
-    }
-    for (_, dest_view, _) in &views {
-        databases.entry(dest_view.schema.clone()).or_default();
-    }
-    for (dest_db, source_db) in &databases {
-        let sql = if source_db.is_empty() {
-            format!("CREATE DATABASE IF NOT EXISTS {}", session::quote_ident(dest_db))
-        } else {
-            schema::create_database_sql(&mut src, source_db, dest_db).await?
-        };
-        sink::execute_ddl(&mut out, &sql, &format!("database {dest_db}")).await?;
-    }
-
-    // Foreign keys follow table renames within a database.
-    let mut renamed: HashMap<String, HashMap<String, String>> = HashMap::new();
-    for t in &tables {
-        renamed.entry(t.source.schema.clone()).or_default().insert(t.source.table.clone(), t.dest.table.clone());
-    }
-    let no_renames = HashMap::new();
-    let mut done = 0usize;
-    for t in &tables {
-        let ddl = schema::table_ddl(t, renamed.get(&t.source.schema).unwrap_or(&no_renames))?;
-        sink::execute_ddl(&mut out, &ddl, &format!("table {}", t.dest)).await?;
-        done += 1;
-        report(engine, job, done, total)?;
-    }
-    for (_, dest_view, ddl) in &views {
-        let use_db = format!("USE {}", session::quote_ident(&dest_view.schema));
-        sink::execute_ddl(&mut out, &use_db, &format!("view {dest_view}")).await?;
-        sink::execute_ddl(&mut out, ddl, &format!("view {dest_view}")).await?;
-        done += 1;
-        report(engine, job, done, total)?;
+    for (done, step) in plan.before_data.iter().enumerate() {
+        execute(sink, step).await?;
+        update(engine, &job.job_id, job.epoch, |j| {
+            j.structure.progress = format!("{}/{total}", done + 1);
+            j.structure.percent = ((done + 1) * 100 / total.max(1)) as u32;
+        })?;
     }
     update(engine, &job.job_id, job.epoch, |j| {
         j.structure.status = "Finished".into();
         j.structure.percent = 100;
         j.structure.progress = format!("{total}/{total}");
     })?;
-    tracing::info!(job_id = %job.job_id, tables = tables.len(), views = views.len(), "schema migration finished");
+    tracing::info!(job_id = %job.job_id, statements = total, "schema migration finished (before data)");
     Ok(())
 }
 
-fn report(engine: &Engine, job: &Job, done: usize, total: usize) -> Result<(), PipelineError> {
-    update(engine, &job.job_id, job.epoch, |j| {
-        j.structure.progress = format!("{done}/{total}");
-        j.structure.percent = (done * 100 / total.max(1)) as u32;
-    })?;
+pub(super) async fn after_data(engine: &Engine, job: &Job, source: &mut dyn Source, sink: &mut dyn Sink) -> Result<(), PipelineError> {
+    let store = engine.store();
+    if store.job_state(&job.job_id, AFTER_DATA_KEY).map_err(|e| PipelineError::Fatal(e.to_string()))?.is_some() {
+        return Ok(());
+    }
+    let plan = source.schema_plan(sink.family()).await?;
+    for step in &plan.after_data {
+        execute(sink, step).await?;
+    }
+    store.put_job_state(&job.job_id, AFTER_DATA_KEY, "done").map_err(|e| PipelineError::Fatal(e.to_string()))?;
+    tracing::info!(job_id = %job.job_id, statements = plan.after_data.len(), "schema migration finished (after data)");
+    Ok(())
+}
+
+async fn execute(sink: &mut dyn Sink, step: &DdlStep) -> Result<(), PipelineError> {
+    tracing::debug!(what = %step.what, "schema migration step");
+    sink.execute_ddl(step).await?;
     Ok(())
 }

@@ -1,0 +1,373 @@
+//! The MySQL family (MySQL, MariaDB) as a pipeline source and sink.
+
+use crate::pipeline::sink::{Applied, ChangeApplier, ChunkCheckpoint, ChunkData, ChunkWriter, Sink};
+use crate::pipeline::source::{ChangeStream, ChunkReader, SchemaPlan, Source, SourceTable};
+use crate::pipeline::{family_name, DbError, DbResult, DdlStep};
+use crate::BoxFuture;
+use mysql_async::prelude::Queryable;
+use mysql_async::Conn;
+use opendts_connector_mysql::binlog::{self, BinlogError, BinlogSource, BinlogSourceConfig, TableFilter};
+use opendts_connector_mysql::schema::{self, TableMapping};
+use opendts_connector_mysql::{apply, session, sink, snapshot, MySqlError};
+use opendts_core::change::{ChangeEvent, DdlChange, RowChange, SourcePosition};
+use opendts_core::dblist::DbList;
+use opendts_core::endpoint::{EngineFamily, Endpoint};
+use opendts_core::row::{Chunk, TableId};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// How long finding the current binlog position may take.
+const POSITION_TIMEOUT: Duration = Duration::from_secs(15);
+
+impl From<MySqlError> for DbError {
+    fn from(e: MySqlError) -> DbError {
+        DbError { retryable: e.is_retryable(), message: e.to_string() }
+    }
+}
+
+fn binlog_error(e: BinlogError) -> DbError {
+    DbError { retryable: e.is_retryable(), message: format!("cannot read the source binlog: {e}") }
+}
+
+/// The replica server_id OpenDTS uses for a job: stable, and far from the
+/// small IDs people give their servers.
+fn server_id(job_id: &str) -> u32 {
+    let hash = job_id.bytes().fold(0x811c_9dc5u32, |h, b| (h ^ b as u32).wrapping_mul(0x0100_0193));
+    0x4000_0000 | (hash & 0x3fff_ffff)
+}
+
+type Mappings = Arc<HashMap<TableId, Arc<TableMapping>>>;
+
+fn mapping<'m>(mappings: &'m Mappings, table: &SourceTable) -> DbResult<&'m Arc<TableMapping>> {
+    mappings.get(&table.source).ok_or_else(|| DbError::fatal(format!("the source table {} is not selected", table.source)))
+}
+
+/// A MySQL-family source.
+pub(crate) struct MySqlSource {
+    endpoint: Endpoint,
+    job_id: String,
+    db_list: Arc<DbList>,
+    conn: Conn,
+    tables: Vec<SourceTable>,
+    mappings: Mappings,
+}
+
+impl MySqlSource {
+    pub(crate) async fn open(endpoint: &Endpoint, db_list: &DbList, job_id: &str) -> DbResult<MySqlSource> {
+        let mut conn = session::source(endpoint).await?;
+        let selected = schema::selected_tables(&mut conn, db_list).await?;
+        let tables = selected
+            .iter()
+            .map(|m| SourceTable {
+                source: m.source.clone(),
+                dest: m.dest.clone(),
+                dest_columns: m.columns.iter().map(|c| c.dest.clone()).collect(),
+                schema: Arc::new(m.schema.clone()),
+                estimated_rows: m.estimated_rows,
+            })
+            .collect();
+        let mappings = selected.into_iter().map(|m| (m.source.clone(), Arc::new(m))).collect();
+        Ok(MySqlSource {
+            endpoint: endpoint.clone(),
+            job_id: job_id.to_string(),
+            db_list: Arc::new(db_list.clone()),
+            conn,
+            tables,
+            mappings: Arc::new(mappings),
+        })
+    }
+
+    /// Databases, then tables (with keys, indexes and foreign keys: the
+    /// destination session does not check foreign keys), then views.
+    async fn mysql_schema_plan(&mut self) -> DbResult<SchemaPlan> {
+        let mut plan = SchemaPlan::default();
+        let views = schema::selected_views(&mut self.conn, &self.db_list).await?;
+        let mut tables: Vec<&Arc<TableMapping>> = self.mappings.values().collect();
+        tables.sort_by(|a, b| a.source.cmp(&b.source));
+
+        let mut databases: BTreeMap<String, String> = BTreeMap::new();
+        for t in &tables {
+            databases.entry(t.dest.schema.clone()).or_insert_with(|| t.source.schema.clone());
+        }
+        for (_, dest_view, _) in &views {
+            databases.entry(dest_view.schema.clone()).or_default();
+        }
+        for (dest_db, source_db) in &databases {
+            let sql = if source_db.is_empty() {
+                format!("CREATE DATABASE IF NOT EXISTS {}", session::quote_ident(dest_db))
+            } else {
+                schema::create_database_sql(&mut self.conn, source_db, dest_db).await?
+            };
+            plan.before_data.push(DdlStep { what: format!("database {dest_db}"), sql, default_schema: None });
+        }
+        // Foreign keys follow table renames within a database.
+        let mut renamed: HashMap<String, HashMap<String, String>> = HashMap::new();
+        for t in &tables {
+            renamed.entry(t.source.schema.clone()).or_default().insert(t.source.table.clone(), t.dest.table.clone());
+        }
+        let no_renames = HashMap::new();
+        for t in &tables {
+            let sql = schema::table_ddl(t, renamed.get(&t.source.schema).unwrap_or(&no_renames))?;
+            plan.before_data.push(DdlStep { what: format!("table {}", t.dest), sql, default_schema: None });
+        }
+        for (_, dest_view, sql) in views {
+            let step = DdlStep { what: format!("view {dest_view}"), sql, default_schema: Some(dest_view.schema.clone()) };
+            plan.before_data.push(step);
+        }
+        Ok(plan)
+    }
+}
+
+impl Source for MySqlSource {
+    fn family(&self) -> EngineFamily {
+        EngineFamily::MySql
+    }
+
+    fn tables(&self) -> &[SourceTable] {
+        &self.tables
+    }
+
+    fn schema_plan(&mut self, dest: EngineFamily) -> BoxFuture<'_, DbResult<SchemaPlan>> {
+        Box::pin(async move {
+            if dest != EngineFamily::MySql {
+                return Err(DbError::fatal(format!("schema migration MySQL -> {} is not supported yet", family_name(dest))));
+            }
+            self.mysql_schema_plan().await
+        })
+    }
+
+    fn plan_chunks<'a>(&'a mut self, table: &'a SourceTable, chunk_rows: u64) -> BoxFuture<'a, DbResult<Vec<Chunk>>> {
+        Box::pin(async move {
+            let m = mapping(&self.mappings, table)?.clone();
+            Ok(snapshot::plan_chunks(&mut self.conn, &m, chunk_rows).await?)
+        })
+    }
+
+    fn start_capture(&mut self, since: Option<i64>) -> BoxFuture<'_, DbResult<SourcePosition>> {
+        Box::pin(async move {
+            let position = match since {
+                Some(at) => binlog::position_at_time(&self.endpoint, at, POSITION_TIMEOUT).await,
+                None => binlog::current_position(&self.endpoint, POSITION_TIMEOUT).await,
+            };
+            position.map_err(binlog_error)
+        })
+    }
+
+    fn reader(&self) -> BoxFuture<'_, DbResult<Box<dyn ChunkReader>>> {
+        Box::pin(async move {
+            let conn = session::source(&self.endpoint).await?;
+            Ok(Box::new(MySqlReader { conn, mappings: self.mappings.clone(), in_snapshot: false }) as Box<dyn ChunkReader>)
+        })
+    }
+
+    fn full_load_done(&mut self) {}
+
+    fn changes(&self, start: SourcePosition) -> BoxFuture<'_, DbResult<Box<dyn ChangeStream>>> {
+        Box::pin(async move {
+            let list = self.db_list.clone();
+            let cfg = BinlogSourceConfig {
+                endpoint: self.endpoint.clone(),
+                server_id: server_id(&self.job_id),
+                start,
+                heartbeat: Duration::from_secs(1),
+                tables: Some(TableFilter(Arc::new(move |t: &TableId| list.select_table(&t.schema, &t.table).is_some()))),
+            };
+            let stream = BinlogSource::connect(cfg).await.map_err(binlog_error)?;
+            Ok(Box::new(BinlogStream(stream)) as Box<dyn ChangeStream>)
+        })
+    }
+}
+
+/// Full-load reads on one source connection.
+struct MySqlReader {
+    conn: Conn,
+    mappings: Mappings,
+    in_snapshot: bool,
+}
+
+impl ChunkReader for MySqlReader {
+    fn begin<'a>(&'a mut self, table: &'a SourceTable, exact: bool) -> BoxFuture<'a, DbResult<Option<SourcePosition>>> {
+        Box::pin(async move {
+            if !exact {
+                return Ok(None);
+            }
+            let m = mapping(&self.mappings, table)?.clone();
+            let position = snapshot::begin_consistent_read(&mut self.conn, &m).await?;
+            self.in_snapshot = true;
+            Ok(Some(position))
+        })
+    }
+
+    fn read<'a>(
+        &'a mut self,
+        table: &'a SourceTable,
+        chunk: &'a Chunk,
+        batch_rows: usize,
+        rows: mpsc::Sender<ChunkData>,
+    ) -> BoxFuture<'a, DbResult<u64>> {
+        Box::pin(async move {
+            let m = mapping(&self.mappings, table)?.clone();
+            let read = snapshot::read_chunk(&mut self.conn, &m, chunk, batch_rows, |batch| {
+                let rows = rows.clone();
+                async move { rows.send(ChunkData::Rows(batch)).await.is_ok() }
+            });
+            Ok(read.await?)
+        })
+    }
+
+    fn end(&mut self) -> BoxFuture<'_, DbResult<()>> {
+        Box::pin(async move {
+            if std::mem::take(&mut self.in_snapshot) {
+                snapshot::end_consistent_read(&mut self.conn).await?;
+            }
+            Ok(())
+        })
+    }
+}
+
+struct BinlogStream(BinlogSource);
+
+impl ChangeStream for BinlogStream {
+    fn next(&mut self) -> BoxFuture<'_, DbResult<ChangeEvent>> {
+        Box::pin(async move { self.0.next().await.map_err(binlog_error) })
+    }
+
+    /// The binlog is the server's, not ours to release.
+    fn confirm(&mut self, _position: &SourcePosition) {}
+}
+
+/// A MySQL-family destination.
+pub(crate) struct MySqlSink {
+    endpoint: Endpoint,
+    conn: Conn,
+}
+
+impl MySqlSink {
+    pub(crate) async fn open(endpoint: &Endpoint) -> DbResult<MySqlSink> {
+        Ok(MySqlSink { endpoint: endpoint.clone(), conn: session::sink(endpoint).await? })
+    }
+}
+
+impl Sink for MySqlSink {
+    fn family(&self) -> EngineFamily {
+        EngineFamily::MySql
+    }
+
+    fn execute_ddl<'a>(&'a mut self, step: &'a DdlStep) -> BoxFuture<'a, DbResult<()>> {
+        Box::pin(async move {
+            if let Some(db) = &step.default_schema {
+                let use_db = format!("USE {}", session::quote_ident(db));
+                self.conn.query_drop(use_db).await.map_err(|e| DbError::from(MySqlError::other(step.what.clone(), e.to_string())))?;
+            }
+            Ok(sink::execute_ddl(&mut self.conn, &step.sql, &step.what).await?)
+        })
+    }
+
+    fn existing_tables<'a>(&'a mut self, tables: &'a [TableId]) -> BoxFuture<'a, DbResult<HashSet<TableId>>> {
+        Box::pin(async move { Ok(sink::existing_tables(&mut self.conn, tables.iter()).await?) })
+    }
+
+    fn prepare_meta(&mut self) -> BoxFuture<'_, DbResult<()>> {
+        Box::pin(async move { Ok(sink::prepare_meta(&mut self.conn).await?) })
+    }
+
+    fn done_chunks<'a>(&'a mut self, key: &'a str, table: &'a TableId) -> BoxFuture<'a, DbResult<HashSet<u32>>> {
+        Box::pin(async move { Ok(sink::done_chunks(&mut self.conn, key, table).await?) })
+    }
+
+    fn done_rows<'a>(&'a mut self, key: &'a str) -> BoxFuture<'a, DbResult<u64>> {
+        Box::pin(async move { Ok(sink::done_rows(&mut self.conn, key).await?) })
+    }
+
+    fn snapshot_positions<'a>(&'a mut self, key: &'a str) -> BoxFuture<'a, DbResult<Vec<(TableId, SourcePosition)>>> {
+        Box::pin(async move {
+            sink::prepare_meta(&mut self.conn).await?;
+            Ok(sink::snapshot_positions(&mut self.conn, key).await?)
+        })
+    }
+
+    fn chunk_writer(&self) -> BoxFuture<'_, DbResult<Box<dyn ChunkWriter>>> {
+        Box::pin(async move { Ok(Box::new(MySqlChunkWriter { conn: session::sink(&self.endpoint).await? }) as Box<dyn ChunkWriter>) })
+    }
+
+    fn applier<'a>(&'a self, job_key: &'a str) -> BoxFuture<'a, DbResult<Box<dyn ChangeApplier>>> {
+        Box::pin(async move {
+            let applier = apply::ChangeApplier::connect(&self.endpoint, job_key).await?;
+            Ok(Box::new(MySqlApplier(applier)) as Box<dyn ChangeApplier>)
+        })
+    }
+}
+
+struct MySqlChunkWriter {
+    conn: Conn,
+}
+
+impl ChunkWriter for MySqlChunkWriter {
+    fn write_chunk<'a>(
+        &'a mut self,
+        table: &'a SourceTable,
+        mut rows: mpsc::Receiver<ChunkData>,
+        checkpoint: ChunkCheckpoint<'a>,
+    ) -> BoxFuture<'a, DbResult<u64>> {
+        Box::pin(async move {
+            let mut w = sink::ChunkWriter::begin(&mut self.conn, &table.dest, &table.dest_columns).await?;
+            while let Some(data) = rows.recv().await {
+                match data {
+                    ChunkData::Rows(batch) => w.write(&batch).await?,
+                    ChunkData::Complete => return Ok(w.commit(checkpoint.key, checkpoint.chunk, checkpoint.snapshot).await?),
+                }
+            }
+            // Dropping the writer rolls the chunk back.
+            Err(DbError::fatal(format!("the read of chunk {} of {} stopped early", checkpoint.chunk, table.source)))
+        })
+    }
+}
+
+struct MySqlApplier(apply::ChangeApplier);
+
+impl ChangeApplier for MySqlApplier {
+    fn checkpoint(&mut self) -> BoxFuture<'_, DbResult<Option<SourcePosition>>> {
+        Box::pin(async move { Ok(self.0.checkpoint().await?.map(|(position, _)| position)) })
+    }
+
+    fn apply_rows<'a>(
+        &'a mut self,
+        db_list: &'a DbList,
+        rows: &'a [RowChange],
+        position: &'a SourcePosition,
+        source_time: i64,
+    ) -> BoxFuture<'a, DbResult<Applied>> {
+        Box::pin(async move {
+            let a = self.0.apply_rows(db_list, rows, position, source_time).await?;
+            Ok(Applied { rows: a.rows, bytes: a.bytes })
+        })
+    }
+
+    fn apply_ddl<'a>(
+        &'a mut self,
+        db_list: &'a DbList,
+        ddl: &'a DdlChange,
+        position: &'a SourcePosition,
+        source_time: i64,
+    ) -> BoxFuture<'a, DbResult<bool>> {
+        Box::pin(async move { Ok(self.0.apply_ddl(db_list, ddl, position, source_time).await?) })
+    }
+
+    fn advance<'a>(&'a mut self, position: &'a SourcePosition, source_time: i64) -> BoxFuture<'a, DbResult<()>> {
+        Box::pin(async move { Ok(self.0.advance(position, source_time).await?) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replica_ids_are_stable_and_high() {
+        assert_eq!(server_id("abc"), server_id("abc"));
+        assert_ne!(server_id("abc"), server_id("abd"));
+        assert!(server_id("abc") >= 0x4000_0000);
+    }
+}

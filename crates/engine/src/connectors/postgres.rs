@@ -1,0 +1,411 @@
+//! PostgreSQL as a pipeline source and sink.
+//!
+//! As a source, a job owns a publication and a pgoutput slot named after it.
+//! The slot is created with an exported snapshot, and every full-load read
+//! imports that snapshot: the copy holds exactly the data before the slot's
+//! start, and the slot streams exactly what came after. The snapshot lives as
+//! long as the session that created the slot, which the source keeps open
+//! until the full load is done.
+
+use crate::pipeline::sink::{Applied, ChangeApplier, ChunkCheckpoint, ChunkData, ChunkWriter, Sink};
+use crate::pipeline::source::{ChangeStream, ChunkReader, SchemaPlan, Source, SourceTable};
+use crate::pipeline::{family_name, DbError, DbResult, DdlStep};
+use crate::BoxFuture;
+use opendts_connector_postgres::error::PgError;
+use opendts_connector_postgres::schema::{self, TableMapping};
+use opendts_connector_postgres::sink::OnConflict;
+use opendts_connector_postgres::wal::{self, SlotInfo, WalError, WalSource, WalSourceConfig};
+use opendts_connector_postgres::{apply, session, sink, snapshot};
+use opendts_core::change::{ChangeEvent, DdlChange, RowChange, SourcePosition};
+use opendts_core::dblist::DbList;
+use opendts_core::endpoint::{EngineFamily, Endpoint};
+use opendts_core::row::{Chunk, TableId};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_postgres::Client;
+
+impl From<PgError> for DbError {
+    fn from(e: PgError) -> DbError {
+        DbError { retryable: e.is_retryable(), message: e.to_string() }
+    }
+}
+
+fn wal_error(e: WalError) -> DbError {
+    DbError { retryable: e.is_retryable(), message: format!("cannot read the source's logical replication slot: {e}") }
+}
+
+type Mappings = Arc<HashMap<TableId, Arc<TableMapping>>>;
+
+fn mapping<'m>(mappings: &'m Mappings, table: &SourceTable) -> DbResult<&'m Arc<TableMapping>> {
+    mappings.get(&table.source).ok_or_else(|| DbError::fatal(format!("the source table {} is not selected", table.source)))
+}
+
+/// A PostgreSQL source (one database: the endpoint's).
+pub(crate) struct PgSource {
+    endpoint: Endpoint,
+    job_id: String,
+    client: Client,
+    tables: Vec<SourceTable>,
+    mappings: Mappings,
+    /// The slot created by this run, holding its exported snapshot open.
+    slot: Option<SlotInfo>,
+}
+
+impl PgSource {
+    pub(crate) async fn open(endpoint: &Endpoint, db_list: &DbList, job_id: &str) -> DbResult<PgSource> {
+        let client = session::source(endpoint).await?;
+        let selected = schema::selected_tables(&client, db_list).await?;
+        let tables = selected
+            .iter()
+            .map(|m| SourceTable {
+                source: m.source.clone(),
+                dest: m.dest.clone(),
+                dest_columns: m.columns.iter().map(|c| c.dest.clone()).collect(),
+                schema: Arc::new(m.schema.clone()),
+                estimated_rows: m.estimated_rows,
+            })
+            .collect();
+        let mappings = selected.into_iter().map(|m| (m.source.clone(), Arc::new(m))).collect();
+        Ok(PgSource { endpoint: endpoint.clone(), job_id: job_id.to_string(), client, tables, mappings: Arc::new(mappings), slot: None })
+    }
+
+    fn snapshot_name(&self) -> Option<String> {
+        self.slot.as_ref().and_then(|s| s.snapshot.clone())
+    }
+
+    fn pg_schema_plan(&self) -> DbResult<SchemaPlan> {
+        let mut plan = SchemaPlan::default();
+        let mut tables: Vec<&Arc<TableMapping>> = self.mappings.values().collect();
+        tables.sort_by(|a, b| a.source.cmp(&b.source));
+        let schemas: BTreeSet<&str> = tables.iter().map(|t| t.dest.schema.as_str()).collect();
+        for s in schemas {
+            plan.before_data.push(DdlStep { what: format!("schema {s}"), sql: schema::create_schema_sql(s), default_schema: None });
+        }
+        for t in &tables {
+            let sql = schema::table_ddl(t)?;
+            plan.before_data.push(DdlStep { what: format!("table {}", t.dest), sql, default_schema: None });
+        }
+        Ok(plan)
+    }
+}
+
+impl Source for PgSource {
+    fn family(&self) -> EngineFamily {
+        EngineFamily::PostgreSql
+    }
+
+    fn tables(&self) -> &[SourceTable] {
+        &self.tables
+    }
+
+    fn schema_plan(&mut self, dest: EngineFamily) -> BoxFuture<'_, DbResult<SchemaPlan>> {
+        Box::pin(async move {
+            if dest != EngineFamily::PostgreSql {
+                return Err(DbError::fatal(format!("schema migration PostgreSQL -> {} is not supported yet", family_name(dest))));
+            }
+            self.pg_schema_plan()
+        })
+    }
+
+    fn plan_chunks<'a>(&'a mut self, table: &'a SourceTable, chunk_rows: u64) -> BoxFuture<'a, DbResult<Vec<Chunk>>> {
+        Box::pin(async move {
+            let m = mapping(&self.mappings, table)?.clone();
+            Ok(snapshot::plan_chunks(&self.client, &m, chunk_rows).await?)
+        })
+    }
+
+    fn start_capture(&mut self, since: Option<i64>) -> BoxFuture<'_, DbResult<SourcePosition>> {
+        Box::pin(async move {
+            if since.is_some() {
+                return Err(DbError::fatal(
+                    "a PostgreSQL source cannot start from a point in time (Checkpoint): its log is read through a \
+                     replication slot, which starts when it is created; configure the task without Checkpoint",
+                ));
+            }
+            let ids: Vec<TableId> = self.tables.iter().map(|t| t.source.clone()).collect();
+            let mut info = wal::ensure_slot_and_publication(&self.endpoint, &self.job_id, &ids).await.map_err(wal_error)?;
+            if !info.created {
+                // Left by an attempt that stopped before recording its start: its
+                // snapshot is gone, so start over with a fresh slot.
+                tracing::info!(job_id = %self.job_id, slot = %info.slot, "replacing a slot whose start was never recorded");
+                drop(info);
+                wal::drop_slot_and_publication(&self.endpoint, &self.job_id).await.map_err(wal_error)?;
+                info = wal::ensure_slot_and_publication(&self.endpoint, &self.job_id, &ids).await.map_err(wal_error)?;
+            }
+            tracing::info!(job_id = %self.job_id, ?info, "replication slot created");
+            let position = SourcePosition::Lsn(info.consistent_lsn);
+            self.slot = Some(info);
+            Ok(position)
+        })
+    }
+
+    fn reader(&self) -> BoxFuture<'_, DbResult<Box<dyn ChunkReader>>> {
+        Box::pin(async move {
+            let client = session::source(&self.endpoint).await?;
+            let reader = PgReader { client, mappings: self.mappings.clone(), snapshot: self.snapshot_name(), in_txn: false };
+            Ok(Box::new(reader) as Box<dyn ChunkReader>)
+        })
+    }
+
+    fn full_load_done(&mut self) {
+        if let Some(slot) = self.slot.as_mut() {
+            slot.release_snapshot();
+        }
+    }
+
+    fn changes(&self, start: SourcePosition) -> BoxFuture<'_, DbResult<Box<dyn ChangeStream>>> {
+        Box::pin(async move {
+            let SourcePosition::Lsn(lsn) = start else {
+                return Err(DbError::fatal(format!("a PostgreSQL source cannot start at {start:?}")));
+            };
+            let name = wal::object_name(&self.job_id);
+            let mut cfg = WalSourceConfig::new(self.endpoint.clone(), name.clone(), name, lsn);
+            cfg.heartbeat = Duration::from_secs(1);
+            let stream = WalSource::connect(cfg).await.map_err(wal_error)?;
+            Ok(Box::new(WalStream(stream)) as Box<dyn ChangeStream>)
+        })
+    }
+}
+
+/// Full-load reads on one source connection, each chunk in its own
+/// repeatable-read transaction that imports the slot's snapshot when there is one.
+struct PgReader {
+    client: Client,
+    mappings: Mappings,
+    snapshot: Option<String>,
+    in_txn: bool,
+}
+
+impl ChunkReader for PgReader {
+    fn begin<'a>(&'a mut self, table: &'a SourceTable, exact: bool) -> BoxFuture<'a, DbResult<Option<SourcePosition>>> {
+        Box::pin(async move {
+            if exact && self.snapshot.is_none() {
+                return Err(DbError::fatal(format!(
+                    "DTS-10011: the table {} has no primary key, and its full load cannot resume exactly once the \
+                     source snapshot it started in is gone (the task was interrupted). Reset the task \
+                     (ResetDtsJob) and start it again",
+                    table.source
+                )));
+            }
+            snapshot::begin_snapshot_read(&self.client, self.snapshot.as_deref()).await?;
+            self.in_txn = true;
+            // Reads in the slot's snapshot line up with where streaming starts.
+            Ok(None)
+        })
+    }
+
+    fn read<'a>(
+        &'a mut self,
+        table: &'a SourceTable,
+        chunk: &'a Chunk,
+        batch_rows: usize,
+        rows: mpsc::Sender<ChunkData>,
+    ) -> BoxFuture<'a, DbResult<u64>> {
+        Box::pin(async move {
+            let m = mapping(&self.mappings, table)?.clone();
+            let read = snapshot::read_chunk(&self.client, &m, chunk, batch_rows, |batch| {
+                let rows = rows.clone();
+                async move { rows.send(ChunkData::Rows(batch)).await.is_ok() }
+            });
+            Ok(read.await?)
+        })
+    }
+
+    fn end(&mut self) -> BoxFuture<'_, DbResult<()>> {
+        Box::pin(async move {
+            if std::mem::take(&mut self.in_txn) {
+                snapshot::end_snapshot_read(&self.client).await?;
+            }
+            Ok(())
+        })
+    }
+}
+
+struct WalStream(WalSource);
+
+impl ChangeStream for WalStream {
+    fn next(&mut self) -> BoxFuture<'_, DbResult<ChangeEvent>> {
+        Box::pin(async move { self.0.next().await.map_err(wal_error) })
+    }
+
+    /// Lets the server advance the slot and recycle WAL up to `position`.
+    fn confirm(&mut self, position: &SourcePosition) {
+        if let SourcePosition::Lsn(lsn) = position {
+            self.0.confirm(*lsn);
+        }
+    }
+}
+
+/// A PostgreSQL destination (one database: the endpoint's).
+pub(crate) struct PgSink {
+    endpoint: Endpoint,
+    client: Client,
+    on_conflict: OnConflict,
+}
+
+impl PgSink {
+    /// `keep_existing`: rows whose key already exists are kept rather than
+    /// failing the chunk (Reserve targetTableMode "2", existing tables).
+    pub(crate) async fn open(endpoint: &Endpoint, keep_existing: bool) -> DbResult<PgSink> {
+        let on_conflict = if keep_existing { OnConflict::KeepExisting } else { OnConflict::Fail };
+        Ok(PgSink { endpoint: endpoint.clone(), client: session::sink(endpoint).await?, on_conflict })
+    }
+}
+
+impl Sink for PgSink {
+    fn family(&self) -> EngineFamily {
+        EngineFamily::PostgreSql
+    }
+
+    fn execute_ddl<'a>(&'a mut self, step: &'a DdlStep) -> BoxFuture<'a, DbResult<()>> {
+        Box::pin(async move {
+            let sql = match &step.default_schema {
+                Some(s) => format!("SET search_path TO {}; {}", session::quote_ident(s), step.sql),
+                None => step.sql.clone(),
+            };
+            Ok(sink::execute_ddl(&self.client, &sql, &step.what).await?)
+        })
+    }
+
+    fn existing_tables<'a>(&'a mut self, tables: &'a [TableId]) -> BoxFuture<'a, DbResult<HashSet<TableId>>> {
+        Box::pin(async move { Ok(sink::existing_tables(&self.client, tables.iter()).await?) })
+    }
+
+    fn prepare_meta(&mut self) -> BoxFuture<'_, DbResult<()>> {
+        Box::pin(async move { Ok(sink::prepare_meta(&self.client).await?) })
+    }
+
+    fn done_chunks<'a>(&'a mut self, key: &'a str, table: &'a TableId) -> BoxFuture<'a, DbResult<HashSet<u32>>> {
+        Box::pin(async move { Ok(sink::done_chunks(&self.client, key, table).await?) })
+    }
+
+    fn done_rows<'a>(&'a mut self, key: &'a str) -> BoxFuture<'a, DbResult<u64>> {
+        Box::pin(async move { Ok(sink::done_rows(&self.client, key).await?) })
+    }
+
+    fn snapshot_positions<'a>(&'a mut self, key: &'a str) -> BoxFuture<'a, DbResult<Vec<(TableId, SourcePosition)>>> {
+        Box::pin(async move {
+            sink::prepare_meta(&self.client).await?;
+            Ok(sink::snapshot_positions(&self.client, key).await?)
+        })
+    }
+
+    fn chunk_writer(&self) -> BoxFuture<'_, DbResult<Box<dyn ChunkWriter>>> {
+        Box::pin(async move {
+            let client = session::sink(&self.endpoint).await?;
+            let writer = PgChunkWriter { client, on_conflict: self.on_conflict, types: HashMap::new() };
+            Ok(Box::new(writer) as Box<dyn ChunkWriter>)
+        })
+    }
+
+    fn applier<'a>(&'a self, job_key: &'a str) -> BoxFuture<'a, DbResult<Box<dyn ChangeApplier>>> {
+        Box::pin(async move {
+            let applier = apply::ChangeApplier::connect(&self.endpoint, job_key).await?;
+            Ok(Box::new(PgApplier(applier)) as Box<dyn ChangeApplier>)
+        })
+    }
+}
+
+struct PgChunkWriter {
+    client: Client,
+    on_conflict: OnConflict,
+    /// Destination column types per table, read once.
+    types: HashMap<TableId, Vec<String>>,
+}
+
+impl PgChunkWriter {
+    async fn dest_types(&mut self, table: &SourceTable) -> DbResult<Vec<String>> {
+        if let Some(t) = self.types.get(&table.dest) {
+            return Ok(t.clone());
+        }
+        let by_name = sink::column_types(&self.client, &table.dest).await?;
+        let mut types = Vec::with_capacity(table.dest_columns.len());
+        for c in &table.dest_columns {
+            let t = by_name.get(c).ok_or_else(|| {
+                DbError::fatal(format!("the destination table {} has no column {c}", table.dest))
+            })?;
+            types.push(t.clone());
+        }
+        self.types.insert(table.dest.clone(), types.clone());
+        Ok(types)
+    }
+}
+
+impl ChunkWriter for PgChunkWriter {
+    fn write_chunk<'a>(
+        &'a mut self,
+        table: &'a SourceTable,
+        mut rows: mpsc::Receiver<ChunkData>,
+        checkpoint: ChunkCheckpoint<'a>,
+    ) -> BoxFuture<'a, DbResult<u64>> {
+        Box::pin(async move {
+            let types = self.dest_types(table).await?;
+            let mut w =
+                sink::ChunkWriter::begin_with(&mut self.client, &table.dest, &table.dest_columns, &types, self.on_conflict).await?;
+            while let Some(data) = rows.recv().await {
+                match data {
+                    ChunkData::Rows(batch) => w.write(&batch).await?,
+                    ChunkData::Complete => return Ok(w.commit(checkpoint.key, checkpoint.chunk, checkpoint.snapshot).await?),
+                }
+            }
+            // Dropping the writer rolls the chunk back.
+            Err(DbError::fatal(format!("the read of chunk {} of {} stopped early", checkpoint.chunk, table.source)))
+        })
+    }
+}
+
+struct PgApplier(apply::ChangeApplier);
+
+impl ChangeApplier for PgApplier {
+    fn checkpoint(&mut self) -> BoxFuture<'_, DbResult<Option<SourcePosition>>> {
+        Box::pin(async move { Ok(self.0.checkpoint().await?.map(|(position, _)| position)) })
+    }
+
+    fn apply_rows<'a>(
+        &'a mut self,
+        db_list: &'a DbList,
+        rows: &'a [RowChange],
+        position: &'a SourcePosition,
+        source_time: i64,
+    ) -> BoxFuture<'a, DbResult<Applied>> {
+        Box::pin(async move {
+            let a = self.0.apply_rows(db_list, rows, position, source_time).await?;
+            Ok(Applied { rows: a.rows, bytes: a.bytes })
+        })
+    }
+
+    fn apply_ddl<'a>(
+        &'a mut self,
+        db_list: &'a DbList,
+        ddl: &'a DdlChange,
+        position: &'a SourcePosition,
+        source_time: i64,
+    ) -> BoxFuture<'a, DbResult<bool>> {
+        Box::pin(async move { Ok(self.0.apply_ddl(db_list, ddl, position, source_time).await?) })
+    }
+
+    fn advance<'a>(&'a mut self, position: &'a SourcePosition, source_time: i64) -> BoxFuture<'a, DbResult<()>> {
+        Box::pin(async move { Ok(self.0.advance(position, source_time).await?) })
+    }
+}
+
+/// Drops a deleted job's slot and publication, retrying while its reader
+/// still holds the slot.
+pub(crate) async fn release_capture(endpoint: &Endpoint, job_id: &str) {
+    for attempt in 1..=5u32 {
+        match wal::drop_slot_and_publication(endpoint, job_id).await {
+            Ok(()) => {
+                tracing::info!(job_id, "replication slot and publication dropped");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(job_id, attempt, error = %e, "cannot drop the replication slot yet");
+                tokio::time::sleep(Duration::from_secs(2 * attempt as u64)).await;
+            }
+        }
+    }
+    tracing::error!(job_id, slot = %wal::object_name(job_id), "the replication slot was not dropped: drop it by hand \
+        (SELECT pg_drop_replication_slot(...)) or the source keeps its WAL");
+}

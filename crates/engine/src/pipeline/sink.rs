@@ -1,0 +1,111 @@
+//! What the pipeline needs from a destination database, whatever its engine.
+//!
+//! A sink keeps the job's checkpoints next to the data (in its
+//! `opendts_meta` schema) and commits each with the data it describes, which
+//! is what makes every phase resumable without loss or duplication.
+
+use super::source::SourceTable;
+use super::{DbResult, DdlStep};
+use crate::BoxFuture;
+use opendts_core::change::{DdlChange, RowChange, SourcePosition};
+use opendts_core::dblist::DbList;
+use opendts_core::endpoint::EngineFamily;
+use opendts_core::row::{Cell, TableId};
+use std::collections::HashSet;
+use tokio::sync::mpsc;
+
+/// A batch of a chunk's rows, or the end of a chunk that was read whole.
+#[derive(Debug)]
+pub(crate) enum ChunkData {
+    Rows(Vec<Vec<Cell>>),
+    /// The source finished the chunk: the writer may commit. A channel that
+    /// closes without it means the read failed, and nothing is committed.
+    Complete,
+}
+
+/// Where a chunk's checkpoint goes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ChunkCheckpoint<'a> {
+    /// The job's plan (checkpoints of an earlier plan are ignored).
+    pub key: &'a str,
+    pub chunk: u32,
+    /// The source position the chunk was read at, for tables without a key.
+    pub snapshot: Option<&'a SourcePosition>,
+}
+
+/// What one applied batch of changes weighed.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Applied {
+    pub rows: u64,
+    pub bytes: u64,
+}
+
+/// One connection to the destination for the schema and bookkeeping work.
+pub(crate) trait Sink: Send {
+    fn family(&self) -> EngineFamily;
+
+    /// Runs one schema migration statement.
+    fn execute_ddl<'a>(&'a mut self, step: &'a DdlStep) -> BoxFuture<'a, DbResult<()>>;
+
+    /// Which of `tables` exist on the destination.
+    fn existing_tables<'a>(&'a mut self, tables: &'a [TableId]) -> BoxFuture<'a, DbResult<HashSet<TableId>>>;
+
+    /// Creates the checkpoint tables if needed.
+    fn prepare_meta(&mut self) -> BoxFuture<'_, DbResult<()>>;
+
+    /// Chunks of a destination table committed under `key`.
+    fn done_chunks<'a>(&'a mut self, key: &'a str, table: &'a TableId) -> BoxFuture<'a, DbResult<HashSet<u32>>>;
+
+    /// Rows committed under `key`, for progress after a resume.
+    fn done_rows<'a>(&'a mut self, key: &'a str) -> BoxFuture<'a, DbResult<u64>>;
+
+    /// Destination tables whose rows were read at a known source position.
+    fn snapshot_positions<'a>(&'a mut self, key: &'a str) -> BoxFuture<'a, DbResult<Vec<(TableId, SourcePosition)>>>;
+
+    /// Opens a writer for the full load (one per worker).
+    fn chunk_writer(&self) -> BoxFuture<'_, DbResult<Box<dyn ChunkWriter>>>;
+
+    /// Opens the applier of the job's change stream.
+    fn applier<'a>(&'a self, job_key: &'a str) -> BoxFuture<'a, DbResult<Box<dyn ChangeApplier>>>;
+}
+
+/// Writes full-load chunks on one connection.
+pub(crate) trait ChunkWriter: Send {
+    /// Writes the rows received for one chunk of `table` and, once the
+    /// source says the chunk is complete, commits them together with the
+    /// chunk's checkpoint. Returns the rows written.
+    fn write_chunk<'a>(
+        &'a mut self,
+        table: &'a SourceTable,
+        rows: mpsc::Receiver<ChunkData>,
+        checkpoint: ChunkCheckpoint<'a>,
+    ) -> BoxFuture<'a, DbResult<u64>>;
+}
+
+/// Applies a change stream, recording the source position in the same
+/// destination transaction as the changes it covers.
+pub(crate) trait ChangeApplier: Send {
+    /// The position after the last applied change, if any.
+    fn checkpoint(&mut self) -> BoxFuture<'_, DbResult<Option<SourcePosition>>>;
+
+    /// Applies row changes of one or more source transactions, then records `position`.
+    fn apply_rows<'a>(
+        &'a mut self,
+        db_list: &'a DbList,
+        rows: &'a [RowChange],
+        position: &'a SourcePosition,
+        source_time: i64,
+    ) -> BoxFuture<'a, DbResult<Applied>>;
+
+    /// Applies a DDL change if the DbList allows it; returns whether it ran.
+    fn apply_ddl<'a>(
+        &'a mut self,
+        db_list: &'a DbList,
+        ddl: &'a DdlChange,
+        position: &'a SourcePosition,
+        source_time: i64,
+    ) -> BoxFuture<'a, DbResult<bool>>;
+
+    /// Records a position without changes (idle source).
+    fn advance<'a>(&'a mut self, position: &'a SourcePosition, source_time: i64) -> BoxFuture<'a, DbResult<()>>;
+}
