@@ -329,6 +329,17 @@ class Pg:
     database: str
 
 
+def pg_exec(sql: str, db: str = "postgres", check: bool = True) -> subprocess.CompletedProcess:
+    """Runs SQL with psql as the superuser; stdout holds unaligned, tuples-only output."""
+    _need_bin("psql")
+    out = subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(PG_PORT), "-U", "postgres", "-d", db, "-X", "-q",
+                          "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql],
+                         capture_output=True, text=True, env={**os.environ, "PGPASSWORD": PG_PASSWORD}, timeout=120)
+    if check and out.returncode != 0:
+        raise AssertionError(f"psql failed ({out.returncode}): {out.stderr.strip()}\nSQL: {sql[:500]}")
+    return out
+
+
 @pytest.fixture(scope="session")
 def pg() -> Pg:
     if not port_open(PG_PORT):

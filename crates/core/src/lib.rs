@@ -17,3 +17,4 @@ pub mod row;
 pub mod secret;
 pub mod status;
 pub mod timefmt;
+pub mod typemap;

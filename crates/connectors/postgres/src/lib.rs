@@ -5,6 +5,7 @@ pub mod apply;
 pub mod cell;
 pub mod error;
 pub mod login;
+pub mod objects;
 pub mod precheck;
 pub mod schema;
 pub mod session;

@@ -144,7 +144,15 @@ impl Source for PgSource {
     fn reader(&self) -> BoxFuture<'_, DbResult<Box<dyn ChunkReader>>> {
         Box::pin(async move {
             let client = session::source(&self.endpoint).await?;
-            let reader = PgReader { client, mappings: self.mappings.clone(), snapshot: self.snapshot_name(), in_txn: false };
+            let reader = PgReader {
+                client,
+                endpoint: self.endpoint.clone(),
+                job_id: self.job_id.clone(),
+                mappings: self.mappings.clone(),
+                snapshot: self.snapshot_name(),
+                own_snapshot: None,
+                in_txn: false,
+            };
             Ok(Box::new(reader) as Box<dyn ChunkReader>)
         })
     }
@@ -173,8 +181,13 @@ impl Source for PgSource {
 /// repeatable-read transaction that imports the slot's snapshot when there is one.
 struct PgReader {
     client: Client,
+    endpoint: Endpoint,
+    job_id: String,
     mappings: Mappings,
+    /// The job slot's exported snapshot, while this run holds it.
     snapshot: Option<String>,
+    /// A snapshot exported for one exact read when the slot's is gone.
+    own_snapshot: Option<wal::ExportedSnapshot>,
     in_txn: bool,
 }
 
@@ -182,12 +195,16 @@ impl ChunkReader for PgReader {
     fn begin<'a>(&'a mut self, table: &'a SourceTable, exact: bool) -> BoxFuture<'a, DbResult<Option<SourcePosition>>> {
         Box::pin(async move {
             if exact && self.snapshot.is_none() {
-                return Err(DbError::fatal(format!(
-                    "DTS-10011: the table {} has no primary key, and its full load cannot resume exactly once the \
-                     source snapshot it started in is gone (the task was interrupted). Reset the task \
-                     (ResetDtsJob) and start it again",
-                    table.source
-                )));
+                // The slot's snapshot is gone (a resumed full load): read this
+                // keyless table in a snapshot of its own whose WAL position is
+                // known, and let the incremental phase skip what it holds.
+                tracing::debug!(table = %table.source, "exporting a snapshot for an exact read");
+                let own = wal::export_snapshot(&self.endpoint, &self.job_id).await.map_err(wal_error)?;
+                snapshot::begin_snapshot_read(&self.client, Some(&own.name)).await?;
+                self.in_txn = true;
+                let position = SourcePosition::Lsn(own.lsn);
+                self.own_snapshot = Some(own);
+                return Ok(Some(position));
             }
             snapshot::begin_snapshot_read(&self.client, self.snapshot.as_deref()).await?;
             self.in_txn = true;
@@ -218,6 +235,7 @@ impl ChunkReader for PgReader {
             if std::mem::take(&mut self.in_txn) {
                 snapshot::end_snapshot_read(&self.client).await?;
             }
+            self.own_snapshot = None;
             Ok(())
         })
     }

@@ -77,7 +77,10 @@ mod pgoutput;
 mod slot;
 
 pub use pgoutput::{RelColumn, Relation};
-pub use slot::{drop_slot_and_publication, ensure_slot_and_publication, object_name, slot_state, SlotInfo, SlotState};
+pub use slot::{
+    drop_slot_and_publication, ensure_slot_and_publication, export_snapshot, object_name, slot_state, ExportedSnapshot, SlotInfo,
+    SlotState,
+};
 
 use crate::{login, tcp};
 use opendts_core::change::{ChangeEvent, DdlChange, DdlKind, RowChange, RowOp, SourcePosition};

@@ -143,6 +143,44 @@ pub async fn ensure_slot_and_publication(ep: &Endpoint, job_id: &str, tables: &[
     }
 }
 
+/// A snapshot exported by a temporary slot: a transaction that imports
+/// `name` sees exactly the transactions whose commit the slot would not
+/// stream, i.e. those ending at or before `lsn`. The temporary slot (and the
+/// snapshot) live as long as this value.
+pub struct ExportedSnapshot {
+    pub name: String,
+    pub lsn: u64,
+    _holder: ReplicationClient,
+}
+
+impl std::fmt::Debug for ExportedSnapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExportedSnapshot").field("name", &self.name).field("lsn", &super::lsn_text(self.lsn)).finish()
+    }
+}
+
+/// Exports a snapshot whose position in the WAL is known, through a
+/// temporary slot of the job (dropped by the server when the value goes).
+/// Used to read a table consistently with a known position after the job's
+/// own slot snapshot is gone (a resumed full load).
+pub async fn export_snapshot(ep: &Endpoint, job_id: &str) -> Result<ExportedSnapshot, WalError> {
+    let mut suffix = [0u8; 4];
+    getrandom::fill(&mut suffix).map_err(|e| WalError::Replication(format!("no randomness for a slot name: {e}")))?;
+    let mut name = object_name(job_id);
+    name.truncate(50);
+    name.push_str(&format!("_s{}", suffix.iter().map(|b| format!("{b:02x}")).collect::<String>()));
+    let mut session = ReplicationClient::connect_gated(replication_config(ep, &name, &name, 0)?)
+        .await
+        .map_err(|e| WalError::Replication(e.to_string()))?;
+    let cmd = format!("CREATE_REPLICATION_SLOT {} TEMPORARY LOGICAL pgoutput EXPORT_SNAPSHOT", quote_ident(&name));
+    let rows = session.simple_query(&cmd).await.map_err(|e| WalError::Replication(format!("{cmd}: {e}")))?;
+    let row = rows.into_iter().next().ok_or_else(|| WalError::Protocol(format!("{cmd}: no row")))?;
+    let col = |i: usize| row.get(i).and_then(|v| v.as_ref()).map(|b| String::from_utf8_lossy(b).into_owned());
+    let lsn = super::parse_lsn(&col(1).ok_or_else(|| WalError::Protocol(format!("{cmd}: no consistent_point")))?)?;
+    let snapshot = col(2).ok_or_else(|| WalError::Protocol(format!("{cmd}: no snapshot name")))?;
+    Ok(ExportedSnapshot { name: snapshot, lsn, _holder: session })
+}
+
 fn existing(name: String, state: SlotState) -> SlotInfo {
     SlotInfo {
         slot: name.clone(),
