@@ -29,6 +29,10 @@ FROM generate_series(1, 60000) g;
 CREATE TABLE log (a int, b varchar(10));
 ALTER TABLE log REPLICA IDENTITY FULL;
 INSERT INTO log SELECT g % 13, 'x' FROM generate_series(1, 40000) g;
+CREATE INDEX orders_by_customer ON orders (customer, updated DESC);
+CREATE SEQUENCE invoice_no START 1000;
+SELECT nextval('invoice_no') FROM generate_series(1, 5);
+CREATE VIEW big_orders AS SELECT id, amount FROM orders WHERE amount > 1000;
 """
 
 TABLES = {"orders": "id", "log": "a, b"}
@@ -151,7 +155,12 @@ def test_pg_to_pg_changes_during_the_full_load_arrive_and_delete_drops_the_slot(
     assert item["StructureInitializationStatus"]["Status"] == "Finished", dump(item)
     assert item["DataInitializationStatus"]["Status"] == "Finished", dump(item)
     assert item["DataSynchronizationStatus"]["Status"] in {"Catched", "Migrating"}, dump(item)
-    # The primary key came along, and the TOASTed values are intact.
+    # The primary key, the index, the sequence (at the source's value) and the view came along,
+    # and the TOASTed values are intact.
+    assert pg_exec("SELECT indexdef FROM pg_indexes WHERE indexname = 'orders_by_customer'", db=dst).stdout.strip() == \
+        "CREATE INDEX orders_by_customer ON public.orders USING btree (customer, updated DESC)"
+    assert pg_exec("SELECT nextval('invoice_no')", db=dst).stdout.strip() == "1005"
+    assert fingerprint(dst, "big_orders", "id") == fingerprint(src, "big_orders", "id")
     assert pg_exec("SELECT count(*) FROM pg_constraint WHERE conrelid = 'orders'::regclass AND contype = 'p'",
                    db=dst).stdout.strip() == "1"
     assert pg_exec("SELECT count(*) FROM orders WHERE length(big) = 9600", db=dst).stdout.strip() == \

@@ -15,12 +15,12 @@ use opendts_connector_postgres::error::PgError;
 use opendts_connector_postgres::schema::{self, TableMapping};
 use opendts_connector_postgres::sink::OnConflict;
 use opendts_connector_postgres::wal::{self, SlotInfo, WalError, WalSource, WalSourceConfig};
-use opendts_connector_postgres::{apply, session, sink, snapshot};
+use opendts_connector_postgres::{apply, objects, session, sink, snapshot};
 use opendts_core::change::{ChangeEvent, DdlChange, RowChange, SourcePosition};
 use opendts_core::dblist::DbList;
 use opendts_core::endpoint::{EngineFamily, Endpoint};
 use opendts_core::row::{Chunk, TableId};
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -47,6 +47,7 @@ pub(crate) struct PgSource {
     endpoint: Endpoint,
     job_id: String,
     client: Client,
+    db_list: DbList,
     tables: Vec<SourceTable>,
     mappings: Mappings,
     /// The slot created by this run, holding its exported snapshot open.
@@ -68,26 +69,38 @@ impl PgSource {
             })
             .collect();
         let mappings = selected.into_iter().map(|m| (m.source.clone(), Arc::new(m))).collect();
-        Ok(PgSource { endpoint: endpoint.clone(), job_id: job_id.to_string(), client, tables, mappings: Arc::new(mappings), slot: None })
+        Ok(PgSource {
+            endpoint: endpoint.clone(),
+            job_id: job_id.to_string(),
+            client,
+            db_list: db_list.clone(),
+            tables,
+            mappings: Arc::new(mappings),
+            slot: None,
+        })
     }
 
     fn snapshot_name(&self) -> Option<String> {
         self.slot.as_ref().and_then(|s| s.snapshot.clone())
     }
 
-    fn pg_schema_plan(&self) -> DbResult<SchemaPlan> {
-        let mut plan = SchemaPlan::default();
+    /// Schemas, sequences, tables, keys and constraints before the data;
+    /// indexes, foreign keys, views and sequence values after it.
+    async fn pg_schema_plan(&self) -> DbResult<SchemaPlan> {
+        let tables: Vec<TableMapping> = self.sorted_mappings().into_iter().map(|m| (**m).clone()).collect();
+        let plan = objects::schema_plan(&self.client, &self.db_list, &tables).await?;
+        let sequences = objects::sequence_values(&self.client, &self.db_list, &tables).await?;
+        let step = |s: objects::DdlStep| DdlStep { what: s.what, sql: s.sql, default_schema: None };
+        Ok(SchemaPlan {
+            before_data: plan.before_data.into_iter().map(step).collect(),
+            after_data: plan.after_data.into_iter().chain(sequences).map(step).collect(),
+        })
+    }
+
+    fn sorted_mappings(&self) -> Vec<&Arc<TableMapping>> {
         let mut tables: Vec<&Arc<TableMapping>> = self.mappings.values().collect();
         tables.sort_by(|a, b| a.source.cmp(&b.source));
-        let schemas: BTreeSet<&str> = tables.iter().map(|t| t.dest.schema.as_str()).collect();
-        for s in schemas {
-            plan.before_data.push(DdlStep { what: format!("schema {s}"), sql: schema::create_schema_sql(s), default_schema: None });
-        }
-        for t in &tables {
-            let sql = schema::table_ddl(t)?;
-            plan.before_data.push(DdlStep { what: format!("table {}", t.dest), sql, default_schema: None });
-        }
-        Ok(plan)
+        tables
     }
 }
 
@@ -105,7 +118,7 @@ impl Source for PgSource {
             if dest != EngineFamily::PostgreSql {
                 return Err(DbError::fatal(format!("schema migration PostgreSQL -> {} is not supported yet", family_name(dest))));
             }
-            self.pg_schema_plan()
+            self.pg_schema_plan().await
         })
     }
 
