@@ -16,5 +16,6 @@ pub mod reserve;
 pub mod row;
 pub mod secret;
 pub mod status;
+pub mod tabledef;
 pub mod timefmt;
 pub mod typemap;
