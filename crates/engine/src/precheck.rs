@@ -2,7 +2,7 @@
 //! order, each result written to the store as soon as it is known so that
 //! DescribePreCheckStatus shows progress.
 
-use crate::connectors::{check_privileges, probe_endpoint, PROBE_TIMEOUT};
+use crate::connectors::{check_privileges, open_source, probe_endpoint, translate_schema, PROBE_TIMEOUT};
 use crate::engine::Engine;
 use crate::worker::{update, Superseded};
 use opendts_connector_mysql::precheck as mysql_precheck;
@@ -31,7 +31,14 @@ enum CheckKind {
     Authorize,
     /// An item of the source's data path (binlog settings, engines, versions...).
     DataPath,
+    /// Every selected column has a faithful type on the other engine.
+    ColumnTypes,
 }
+
+/// The item of a cross-engine schema migration (an OpenDTS addition in the
+/// seeds' naming style): every selected column maps to a destination type
+/// that holds its values unchanged (docs/type-mapping.md).
+const CHECK_COLUMN_TYPE: &str = "CHECK_COLUMN_TYPE";
 
 const CONNECTION_ITEMS: &[ItemDef] = &[
     ItemDef { name: "CHECK_CONN_SRC", order: 10, can_skip: false, role: EndpointRole::Source, kind: CheckKind::Connect },
@@ -66,6 +73,16 @@ fn plan(job: &Job) -> Vec<ItemDef> {
             can_skip: spec.can_skip,
             role: EndpointRole::Source,
             kind: CheckKind::DataPath,
+        });
+    }
+    let source_family = job.source.as_ref().map(|e| e.family());
+    if job.migration_mode.structure_initialization && dest_family.is_some() && source_family != dest_family {
+        items.push(ItemDef {
+            name: CHECK_COLUMN_TYPE,
+            order: 115,
+            can_skip: false,
+            role: EndpointRole::Source,
+            kind: CheckKind::ColumnTypes,
         });
     }
     items.sort_by_key(|d| d.order);
@@ -109,6 +126,11 @@ async fn check(def: &ItemDef, job: &Job, connect_failed: bool) -> Outcome {
             "Not checked: the connection to the source failed (see CHECK_CONN_SRC).",
         ),
         CheckKind::DataPath => data_path_check(def, job, ep).await,
+        CheckKind::ColumnTypes if connect_failed => Outcome::fail(
+            FailureKind::Other,
+            "Not checked: the connection to the source failed (see CHECK_CONN_SRC).",
+        ),
+        CheckKind::ColumnTypes => column_types_check(job, ep).await,
         CheckKind::Connect => {
             let report = probe_endpoint(ep).await;
             match report.failure() {
@@ -151,6 +173,42 @@ async fn data_path_check(def: &ItemDef, job: &Job, source: &Endpoint) -> Outcome
 }
 
 /// Runs the precheck. Returns whether it passed.
+/// Reads the selected tables and translates them for the destination's
+/// engine; every column that would not keep its values is named.
+async fn column_types_check(job: &Job, source: &Endpoint) -> Outcome {
+    let Some(dest) = job.destination.as_ref() else {
+        return Outcome::fail(FailureKind::NotSupported, "The destination is not configured.");
+    };
+    let db_list = match job.db_list.as_deref().map(|t| DbList::parse(t, DbListContext::Migration)) {
+        Some(Ok(list)) => list,
+        Some(Err(e)) => return Outcome::fail(FailureKind::Other, format!("The DbList is not valid: {e}")),
+        None => return Outcome::fail(FailureKind::Other, "The task has no DbList: configure the objects to copy."),
+    };
+    let defs = match open_source(source, &db_list, &job.job_id).await {
+        Ok(mut s) => s.table_defs().await,
+        Err(e) => Err(e),
+    };
+    let defs = match defs {
+        Ok(d) => d,
+        Err(e) => return Outcome::fail(FailureKind::Other, format!("Cannot read the source tables: {e}")),
+    };
+    match translate_schema(dest.family(), &defs) {
+        Ok(_) => Outcome::pass(format!("{} tables have a faithful definition on the destination", defs.len())),
+        Err(problems) => {
+            let list: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+            Outcome::fail(
+                FailureKind::NotSupported,
+                format!(
+                    "These columns cannot be copied without changing their values: {}. Leave them out of the DbList, \
+                     or create the destination tables yourself and configure the task without \
+                     StructureInitialization.",
+                    list.join("; ")
+                ),
+            )
+        }
+    }
+}
+
 pub(crate) async fn run(engine: &Engine, job: &Job) -> Result<bool, Superseded> {
     let start = now_millis();
     let defs = plan(job);

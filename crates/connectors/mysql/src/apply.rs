@@ -95,6 +95,12 @@ impl ChangeApplier {
         Ok(ChangeApplier { conn, job_key: job_key.to_string(), tables: HashMap::new() })
     }
 
+    /// Rejects values the destination would otherwise adjust (changes from
+    /// another engine), see [`session::make_strict`].
+    pub async fn make_strict(&mut self) -> Result<(), MySqlError> {
+        session::make_strict(&mut self.conn).await
+    }
+
     /// The source position after the last change applied, if any.
     pub async fn checkpoint(&mut self) -> Result<Option<(SourcePosition, i64)>, MySqlError> {
         let row: Option<(String, i64)> = self

@@ -13,6 +13,7 @@ pub mod schema;
 pub mod session;
 pub mod sink;
 pub mod snapshot;
+pub mod translate;
 mod probe;
 pub use opendts_connector_common::tcp;
 

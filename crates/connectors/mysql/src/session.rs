@@ -24,6 +24,17 @@ const SESSION_SETUP: &str = "SET NAMES binary, time_zone = '+00:00', sql_mode = 
 /// writes (the source already enforced them).
 const SINK_SETUP: &str = "SET foreign_key_checks = 0, unique_checks = 0";
 
+/// A destination fed by another engine rejects, rather than adjusts, a value
+/// its column cannot hold (a PostgreSQL `infinity` date, an over-long string):
+/// the error names the value, nothing is silently changed. (MySQL sources
+/// need no such mode: their values fit the same column definitions.)
+const STRICT_SETUP: &str = "SET sql_mode = 'STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO'";
+
+/// Switches a destination session to strict mode (see [`STRICT_SETUP`]).
+pub async fn make_strict(conn: &mut Conn) -> Result<(), MySqlError> {
+    conn.query_drop(STRICT_SETUP).await.context(|| "set up a strict destination session".into())
+}
+
 fn options(ep: &Endpoint) -> Result<Opts, MySqlError> {
     let target = tcp::target(ep)?;
     Ok(login::opts(ep, &target).stmt_cache_size(64).into())

@@ -201,7 +201,12 @@ impl ChangeApplier {
         let rows = self
             .client
             .query(
-                "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), format_type(a.atttypid, NULL),
+                // `bit` and `character` without a length mean bit(1) and char(1) in a
+                // cast, which would cut longer values: cast to the unbounded
+                // `bit varying` / `bpchar` and let the column check the length.
+                "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod),
+                        CASE a.atttypid WHEN 'bit'::regtype THEN 'bit varying' WHEN 'bpchar'::regtype THEN 'bpchar'
+                             ELSE format_type(a.atttypid, NULL) END,
                         a.attgenerated <> '', a.attidentity = 'a'
                  FROM pg_catalog.pg_attribute a
                  WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",

@@ -11,6 +11,7 @@ pub mod schema;
 pub mod session;
 pub mod sink;
 pub mod snapshot;
+pub mod translate;
 pub mod value;
 mod privileges;
 mod probe;

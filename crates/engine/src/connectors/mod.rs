@@ -11,6 +11,8 @@ use opendts_core::dblist::DbList;
 use opendts_core::endpoint::{EngineFamily, Endpoint};
 use opendts_core::job::{Job, MigrationMode};
 use opendts_core::reserve::{Reserve, TargetTableMode};
+use opendts_core::tabledef::{DdlPlan, TableDef};
+use opendts_core::typemap::Unmappable;
 use opendts_core::probe::{EndpointRole, FailureKind, Outcome, ProbeReport};
 use std::time::Duration;
 
@@ -69,7 +71,10 @@ pub(crate) async fn open_source(ep: &Endpoint, db_list: &DbList, job_id: &str) -
 /// Opens the job's destination for the data path.
 pub(crate) async fn open_sink(ep: &Endpoint, job: &Job) -> DbResult<Box<dyn Sink>> {
     match ep.family() {
-        EngineFamily::MySql => Ok(Box::new(mysql::MySqlSink::open(ep).await?)),
+        EngineFamily::MySql => {
+            let source = job.source.as_ref().map_or(EngineFamily::Unsupported, |s| s.family());
+            Ok(Box::new(mysql::MySqlSink::open(ep, source).await?))
+        }
         EngineFamily::PostgreSql => {
             let keep_existing = job
                 .reserve
@@ -88,5 +93,16 @@ pub(crate) async fn release_capture(job: &Job) {
     let Some(source) = job.source.as_ref() else { return };
     if source.family() == EngineFamily::PostgreSql && job.migration_mode.data_synchronization {
         postgres::release_capture(source, &job.job_id).await;
+    }
+}
+
+/// The DDL creating tables a source of another engine described, in the
+/// destination's dialect; every column that cannot be copied faithfully is
+/// listed (for the precheck).
+pub(crate) fn translate_schema(dest: EngineFamily, defs: &[TableDef]) -> Result<DdlPlan, Vec<Unmappable>> {
+    match dest {
+        EngineFamily::MySql => opendts_connector_mysql::translate::plan_from_postgres(defs),
+        EngineFamily::PostgreSql => opendts_connector_postgres::translate::plan_from_mysql(defs),
+        EngineFamily::Unsupported => Ok(DdlPlan::default()),
     }
 }

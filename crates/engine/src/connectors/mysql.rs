@@ -2,17 +2,18 @@
 
 use crate::pipeline::sink::{Applied, ChangeApplier, ChunkCheckpoint, ChunkData, ChunkWriter, Sink};
 use crate::pipeline::source::{ChangeStream, ChunkReader, SchemaPlan, Source, SourceTable};
-use crate::pipeline::{family_name, DbError, DbResult, DdlStep};
+use crate::pipeline::{DbError, DbResult, DdlStep};
 use crate::BoxFuture;
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
 use opendts_connector_mysql::binlog::{self, BinlogError, BinlogSource, BinlogSourceConfig, TableFilter};
 use opendts_connector_mysql::schema::{self, TableMapping};
-use opendts_connector_mysql::{apply, session, sink, snapshot, MySqlError};
+use opendts_connector_mysql::{apply, session, sink, snapshot, translate, MySqlError};
 use opendts_core::change::{ChangeEvent, DdlChange, RowChange, SourcePosition};
 use opendts_core::dblist::DbList;
 use opendts_core::endpoint::{EngineFamily, Endpoint};
 use opendts_core::row::{Chunk, TableId};
+use opendts_core::tabledef::TableDef;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -79,12 +80,19 @@ impl MySqlSource {
         })
     }
 
+    fn sorted_mappings(&self) -> Vec<&Arc<TableMapping>> {
+        let mut tables: Vec<&Arc<TableMapping>> = self.mappings.values().collect();
+        tables.sort_by(|a, b| a.source.cmp(&b.source));
+        tables
+    }
+
     /// Databases, then tables (with keys, indexes and foreign keys: the
     /// destination session does not check foreign keys), then views.
     async fn mysql_schema_plan(&mut self) -> DbResult<SchemaPlan> {
         let mut plan = SchemaPlan::default();
         let views = schema::selected_views(&mut self.conn, &self.db_list).await?;
-        let mut tables: Vec<&Arc<TableMapping>> = self.mappings.values().collect();
+        let mappings = self.mappings.clone();
+        let mut tables: Vec<&Arc<TableMapping>> = mappings.values().collect();
         tables.sort_by(|a, b| a.source.cmp(&b.source));
 
         let mut databases: BTreeMap<String, String> = BTreeMap::new();
@@ -129,12 +137,14 @@ impl Source for MySqlSource {
         &self.tables
     }
 
-    fn schema_plan(&mut self, dest: EngineFamily) -> BoxFuture<'_, DbResult<SchemaPlan>> {
+    fn native_schema_plan(&mut self) -> BoxFuture<'_, DbResult<SchemaPlan>> {
+        Box::pin(self.mysql_schema_plan())
+    }
+
+    fn table_defs(&mut self) -> BoxFuture<'_, DbResult<Vec<TableDef>>> {
         Box::pin(async move {
-            if dest != EngineFamily::MySql {
-                return Err(DbError::fatal(format!("schema migration MySQL -> {} is not supported yet", family_name(dest))));
-            }
-            self.mysql_schema_plan().await
+            let tables: Vec<TableMapping> = self.sorted_mappings().into_iter().map(|m| (**m).clone()).collect();
+            Ok(translate::table_defs(&mut self.conn, &tables).await?)
         })
     }
 
@@ -242,11 +252,22 @@ impl ChangeStream for BinlogStream {
 pub(crate) struct MySqlSink {
     endpoint: Endpoint,
     conn: Conn,
+    /// Fed by another engine: writes run in strict mode.
+    strict: bool,
 }
 
 impl MySqlSink {
-    pub(crate) async fn open(endpoint: &Endpoint) -> DbResult<MySqlSink> {
-        Ok(MySqlSink { endpoint: endpoint.clone(), conn: session::sink(endpoint).await? })
+    pub(crate) async fn open(endpoint: &Endpoint, source: EngineFamily) -> DbResult<MySqlSink> {
+        let strict = source != EngineFamily::MySql;
+        Ok(MySqlSink { endpoint: endpoint.clone(), conn: session::sink(endpoint).await?, strict })
+    }
+
+    async fn writer_session(&self) -> DbResult<Conn> {
+        let mut conn = session::sink(&self.endpoint).await?;
+        if self.strict {
+            session::make_strict(&mut conn).await?;
+        }
+        Ok(conn)
     }
 }
 
@@ -289,12 +310,15 @@ impl Sink for MySqlSink {
     }
 
     fn chunk_writer(&self) -> BoxFuture<'_, DbResult<Box<dyn ChunkWriter>>> {
-        Box::pin(async move { Ok(Box::new(MySqlChunkWriter { conn: session::sink(&self.endpoint).await? }) as Box<dyn ChunkWriter>) })
+        Box::pin(async move { Ok(Box::new(MySqlChunkWriter { conn: self.writer_session().await? }) as Box<dyn ChunkWriter>) })
     }
 
     fn applier<'a>(&'a self, job_key: &'a str) -> BoxFuture<'a, DbResult<Box<dyn ChangeApplier>>> {
         Box::pin(async move {
-            let applier = apply::ChangeApplier::connect(&self.endpoint, job_key).await?;
+            let mut applier = apply::ChangeApplier::connect(&self.endpoint, job_key).await?;
+            if self.strict {
+                applier.make_strict().await?;
+            }
             Ok(Box::new(MySqlApplier(applier)) as Box<dyn ChangeApplier>)
         })
     }

@@ -9,17 +9,18 @@
 
 use crate::pipeline::sink::{Applied, ChangeApplier, ChunkCheckpoint, ChunkData, ChunkWriter, Sink};
 use crate::pipeline::source::{ChangeStream, ChunkReader, SchemaPlan, Source, SourceTable};
-use crate::pipeline::{family_name, DbError, DbResult, DdlStep};
+use crate::pipeline::{DbError, DbResult, DdlStep};
 use crate::BoxFuture;
 use opendts_connector_postgres::error::PgError;
 use opendts_connector_postgres::schema::{self, TableMapping};
 use opendts_connector_postgres::sink::OnConflict;
 use opendts_connector_postgres::wal::{self, SlotInfo, WalError, WalSource, WalSourceConfig};
-use opendts_connector_postgres::{apply, objects, session, sink, snapshot};
+use opendts_connector_postgres::{apply, objects, session, sink, snapshot, translate};
 use opendts_core::change::{ChangeEvent, DdlChange, RowChange, SourcePosition};
 use opendts_core::dblist::DbList;
 use opendts_core::endpoint::{EngineFamily, Endpoint};
 use opendts_core::row::{Chunk, TableId};
+use opendts_core::tabledef::TableDef;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -113,12 +114,14 @@ impl Source for PgSource {
         &self.tables
     }
 
-    fn schema_plan(&mut self, dest: EngineFamily) -> BoxFuture<'_, DbResult<SchemaPlan>> {
+    fn native_schema_plan(&mut self) -> BoxFuture<'_, DbResult<SchemaPlan>> {
+        Box::pin(self.pg_schema_plan())
+    }
+
+    fn table_defs(&mut self) -> BoxFuture<'_, DbResult<Vec<TableDef>>> {
         Box::pin(async move {
-            if dest != EngineFamily::PostgreSql {
-                return Err(DbError::fatal(format!("schema migration PostgreSQL -> {} is not supported yet", family_name(dest))));
-            }
-            self.pg_schema_plan().await
+            let tables: Vec<TableMapping> = self.sorted_mappings().into_iter().map(|m| (**m).clone()).collect();
+            Ok(translate::table_defs(&self.client, &tables).await?)
         })
     }
 

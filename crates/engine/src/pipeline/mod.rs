@@ -120,14 +120,6 @@ fn unsupported(job: &Job) -> Option<String> {
             family_name(dest)
         ));
     }
-    if src != dest && job.migration_mode.structure_initialization {
-        return Some(format!(
-            "schema migration {} -> {} is not supported by this OpenDTS version yet: create the destination tables \
-             and configure the task without StructureInitialization",
-            family_name(src),
-            family_name(dest)
-        ));
-    }
     None
 }
 

@@ -11,6 +11,7 @@ use crate::BoxFuture;
 use opendts_core::change::{ChangeEvent, SourcePosition};
 use opendts_core::endpoint::EngineFamily;
 use opendts_core::row::{Chunk, TableId, TableSchema};
+use opendts_core::tabledef::TableDef;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
@@ -52,8 +53,12 @@ pub(crate) trait Source: Send {
     /// The tables the job's DbList selects, read when the source was opened.
     fn tables(&self) -> &[SourceTable];
 
-    /// The DDL that recreates the selected objects on a `dest` destination.
-    fn schema_plan(&mut self, dest: EngineFamily) -> BoxFuture<'_, DbResult<SchemaPlan>>;
+    /// The DDL that recreates the selected objects on a destination of the
+    /// same engine family, from the source's own definitions.
+    fn native_schema_plan(&mut self) -> BoxFuture<'_, DbResult<SchemaPlan>>;
+
+    /// The selected tables described for a destination of another engine.
+    fn table_defs(&mut self) -> BoxFuture<'_, DbResult<Vec<TableDef>>>;
 
     /// Cuts a table into key ranges of about `chunk_rows` rows.
     fn plan_chunks<'a>(&'a mut self, table: &'a SourceTable, chunk_rows: u64) -> BoxFuture<'a, DbResult<Vec<Chunk>>>;

@@ -1,13 +1,19 @@
-//! Schema migration: the source describes its selected objects as DDL in the
-//! destination's dialect ([`SchemaPlan`]); this phase runs it. Tables and
+//! Schema migration: the selected objects as DDL in the destination's dialect
+//! ([`SchemaPlan`]), which this phase runs. Between databases of one engine
+//! family the source recreates its own definitions; across families the
+//! source describes its tables ([`TableDef`]) and the destination's connector
+//! translates them through the type map (docs/type-mapping.md).
+//!
+//! [`TableDef`]: opendts_core::tabledef::TableDef Tables and
 //! keys come before the full load; secondary indexes, foreign keys, views
 //! and sequence values after it (faster to build, and sequences must reflect
 //! the copied data). Every statement is safe to run again, so a resumed job
 //! simply runs the plan again; the after-data part runs once per job.
 
 use super::sink::Sink;
-use super::source::Source;
+use super::source::{SchemaPlan, Source};
 use super::{DdlStep, PipelineError};
+use crate::connectors;
 use crate::engine::Engine;
 use crate::worker::update;
 use opendts_core::job::Job;
@@ -19,7 +25,7 @@ pub(super) async fn before_data(engine: &Engine, job: &Job, source: &mut dyn Sou
     if job.structure.status == "Finished" {
         return Ok(());
     }
-    let plan = source.schema_plan(sink.family()).await?;
+    let plan = schema_plan(source, sink).await?;
     let total = plan.before_data.len();
     update(engine, &job.job_id, job.epoch, |j| {
         j.structure.status = "Migrating".into();
@@ -47,13 +53,29 @@ pub(super) async fn after_data(engine: &Engine, job: &Job, source: &mut dyn Sour
     if store.job_state(&job.job_id, AFTER_DATA_KEY).map_err(|e| PipelineError::Fatal(e.to_string()))?.is_some() {
         return Ok(());
     }
-    let plan = source.schema_plan(sink.family()).await?;
+    let plan = schema_plan(source, sink).await?;
     for step in &plan.after_data {
         execute(sink, step).await?;
     }
     store.put_job_state(&job.job_id, AFTER_DATA_KEY, "done").map_err(|e| PipelineError::Fatal(e.to_string()))?;
     tracing::info!(job_id = %job.job_id, statements = plan.after_data.len(), "schema migration finished (after data)");
     Ok(())
+}
+
+async fn schema_plan(source: &mut dyn Source, sink: &mut dyn Sink) -> Result<SchemaPlan, PipelineError> {
+    if source.family() == sink.family() {
+        return Ok(source.native_schema_plan().await?);
+    }
+    let defs = source.table_defs().await?;
+    let plan = connectors::translate_schema(sink.family(), &defs).map_err(|problems| {
+        let list: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+        PipelineError::Fatal(format!("DTS-10012: columns that cannot be copied faithfully: {}", list.join("; ")))
+    })?;
+    let step = |s: opendts_core::tabledef::DdlStep| DdlStep { what: s.what, sql: s.sql, default_schema: None };
+    Ok(SchemaPlan {
+        before_data: plan.before_data.into_iter().map(step).collect(),
+        after_data: plan.after_data.into_iter().map(step).collect(),
+    })
 }
 
 async fn execute(sink: &mut dyn Sink, step: &DdlStep) -> Result<(), PipelineError> {
