@@ -1,6 +1,6 @@
 """PostgreSQL -> PostgreSQL synchronization through the official SDK: schema + full load in the replication
 slot's exported snapshot + pgoutput incremental, with inserts, updates (TOASTed values left unchanged
-included), deletes and a keyless table changing during the full load; afterwards every table is identical
+included), deletes, a keyless table and DDL (a new column, a new table) during the full load; afterwards every table is identical
 row by row. kill -9 during the full load and during incremental, restart: identical again, nothing
 duplicated. DeleteDtsJob drops the job's replication slot and publication."""
 
@@ -21,10 +21,11 @@ SLOW_LOAD = ["--chunk-rows", "2000", "--full-load-workers", "2", "--batch-rows",
 
 SOURCE_SCHEMA = """
 CREATE TABLE orders (id int PRIMARY KEY, customer int NOT NULL, amount numeric(12,2), note varchar(40),
-                     updated timestamptz, doc jsonb, big text);
+                     updated timestamptz, doc jsonb, big text, code char(12), bits bit(6));
 INSERT INTO orders
 SELECT g, g % 97, g / 7.0, 'n' || g, '2026-01-01 00:00:00.5+00', jsonb_build_object('g', g, 'tags', jsonb_build_array('a', g)),
-       CASE WHEN g % 1000 = 0 THEN (SELECT string_agg(md5(g::text || i), '') FROM generate_series(1, 300) i) END
+       CASE WHEN g % 1000 = 0 THEN (SELECT string_agg(md5(g::text || i), '') FROM generate_series(1, 300) i) END,
+       'c' || g, (g % 64)::bit(6)
 FROM generate_series(1, 60000) g;
 CREATE TABLE log (a int, b varchar(10));
 ALTER TABLE log REPLICA IDENTITY FULL;
@@ -35,7 +36,7 @@ SELECT nextval('invoice_no') FROM generate_series(1, 5);
 CREATE VIEW big_orders AS SELECT id, amount FROM orders WHERE amount > 1000;
 """
 
-TABLES = {"orders": "id", "log": "a, b"}
+TABLES = {"orders": "id", "log": "a, b", "added": "k"}
 
 
 def slot_name(job: str) -> str:
@@ -100,12 +101,20 @@ def writer(src, stop, errors):
             i += 1
             pg_exec("BEGIN;"
                     f"INSERT INTO orders VALUES ({100000 + i}, {i % 97}, {i}.25, 'live', now(), '{{\"live\": {i}}}', NULL);"
-                    f"UPDATE orders SET amount = amount + 1, note = 'upd{i}' WHERE id % 1000 = {i % 1000} OR id % 997 = {i % 997};"
+                    f"UPDATE orders SET amount = amount + 1, note = 'upd{i}', code = 'code-{i}', bits = B'101010' "
+                    f"WHERE id % 1000 = {i % 1000} OR id % 997 = {i % 997};"
                     f"DELETE FROM orders WHERE id = {i * 11};"
                     f"INSERT INTO log VALUES ({i % 13}, 'live');"
                     f"UPDATE log SET b = 'u{i % 100}' WHERE ctid IN (SELECT ctid FROM log WHERE a = {i % 13} LIMIT 1);"
                     f"DELETE FROM log WHERE ctid IN (SELECT ctid FROM log WHERE a = {(i + 5) % 13} LIMIT 1);"
                     "COMMIT;", db=src)
+            if i == 15:
+                # DDL while the full load runs: captured by the event trigger, replayed in order.
+                pg_exec("ALTER TABLE orders ADD COLUMN flag smallint NOT NULL DEFAULT 1;"
+                        "CREATE TABLE added (k int PRIMARY KEY, v text); INSERT INTO added VALUES (1, 'one');", db=src)
+            if i == 30:
+                pg_exec("UPDATE added SET v = 'uno'; INSERT INTO added VALUES (2, 'two'); UPDATE orders SET flag = 2 "
+                        "WHERE id % 1000 = 7;", db=src)
     except Exception as e:  # surfaced by the test
         errors.append(e)
 

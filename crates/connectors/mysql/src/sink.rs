@@ -87,6 +87,18 @@ pub async fn snapshot_positions(conn: &mut Conn, job_id: &str) -> Result<Vec<(Ta
     Ok(out)
 }
 
+/// The column names of a destination table, in order.
+pub async fn columns(conn: &mut Conn, table: &TableId) -> Result<Vec<String>, MySqlError> {
+    let names: Vec<Vec<u8>> = conn
+        .exec(
+            "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
+            (&table.schema, &table.table),
+        )
+        .await
+        .context(|| format!("read the columns of {table} on the destination"))?;
+    Ok(names.into_iter().map(|n| String::from_utf8_lossy(&n).into_owned()).collect())
+}
+
 /// Which of `tables` exist on the destination.
 pub async fn existing_tables<'t>(
     conn: &mut Conn,

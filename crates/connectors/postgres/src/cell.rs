@@ -21,9 +21,11 @@ pub enum TextKind {
     Text,
     /// `bytea`: `\x` and hex digits.
     Bytea,
-    /// `bit(n)` / `bit varying(n)`: the bytes (big-endian) as `0`/`1`, the
-    /// rightmost `n` bits when `n` is known.
+    /// `bit(n)`: the bytes (big-endian) as `0`/`1`, the rightmost `n` bits
+    /// when `n` is known — or the bit string itself (see [`bit_text`]).
     Bit(Option<u32>),
+    /// `bit varying(n)`: as [`TextKind::Bit`].
+    VarBit(Option<u32>),
 }
 
 impl TextKind {
@@ -34,11 +36,13 @@ impl TextKind {
         if t == "bytea" {
             return TextKind::Bytea;
         }
-        if t == "bit" || t.starts_with("bit(") || t.starts_with("bit varying") || t.starts_with("varbit") {
-            let n = t.split_once('(').and_then(|(_, r)| r.trim_end_matches(')').trim().parse().ok());
+        let n = || t.split_once('(').and_then(|(_, r)| r.trim_end_matches(')').trim().parse().ok());
+        if t.starts_with("bit varying") || t.starts_with("varbit") {
+            return TextKind::VarBit(n());
+        }
+        if t == "bit" || t.starts_with("bit(") {
             // `bit` without a length is bit(1).
-            let n = if t == "bit" { Some(1) } else { n };
-            return TextKind::Bit(n);
+            return TextKind::Bit(if t == "bit" { Some(1) } else { n() });
         }
         TextKind::Text
     }
@@ -121,7 +125,11 @@ fn bytes_text(b: &[u8], kind: TextKind) -> Result<String, CellError> {
             }
             Ok(s)
         }
-        TextKind::Bit(n) => {
+        TextKind::Bit(n) | TextKind::VarBit(n) if bit_text(b, kind, n) => {
+            // Already the bit string (a PostgreSQL source).
+            Ok(String::from_utf8_lossy(b).into_owned())
+        }
+        TextKind::Bit(n) | TextKind::VarBit(n) => {
             let all: String = b.iter().map(|byte| format!("{byte:08b}")).collect();
             let Some(n) = n.map(|n| n as usize).filter(|n| *n < all.len()) else {
                 return Ok(if n.is_some_and(|n| n as usize > all.len()) {
@@ -153,6 +161,21 @@ fn bytes_text(b: &[u8], kind: TextKind) -> Result<String, CellError> {
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Whether the bytes of a bit value are the bit string's text (`0101`, as a
+/// PostgreSQL source reads it) rather than its bytes (MySQL's BIT, big-endian).
+/// The two cannot be confused for `bit(n)`: the text has exactly `n`
+/// characters, the bytes `ceil(n / 8)`, fewer for n ≥ 2, and for n = 1 the
+/// byte is 0x00/0x01, never the characters `0`/`1`. A `bit varying` column
+/// only takes bytes from a table the user created for a MySQL BIT column,
+/// whose bytes are then read as text only if every byte is `0` or `1`.
+fn bit_text(b: &[u8], kind: TextKind, n: Option<u32>) -> bool {
+    let digits = !b.is_empty() && b.iter().all(|c| *c == b'0' || *c == b'1');
+    match (kind, n) {
+        (TextKind::Bit(_), Some(n)) => digits && b.len() == n as usize,
+        _ => digits,
+    }
+}
 
 /// Appends `cell` as one field of a COPY text-format row: `\N` for NULL,
 /// otherwise the text with backslash, tab, newline and carriage return escaped.
@@ -208,8 +231,8 @@ mod tests {
         assert_eq!(TextKind::of("bytea"), TextKind::Bytea);
         assert_eq!(TextKind::of("bit(10)"), TextKind::Bit(Some(10)));
         assert_eq!(TextKind::of("bit"), TextKind::Bit(Some(1)));
-        assert_eq!(TextKind::of("bit varying"), TextKind::Bit(None));
-        assert_eq!(TextKind::of("bit varying(64)"), TextKind::Bit(Some(64)));
+        assert_eq!(TextKind::of("bit varying"), TextKind::VarBit(None));
+        assert_eq!(TextKind::of("bit varying(64)"), TextKind::VarBit(Some(64)));
         assert_eq!(TextKind::of("character varying(3)"), TextKind::Text);
     }
 
@@ -243,6 +266,19 @@ mod tests {
         assert_eq!(text(time).unwrap(), "-838:59:58.12");
         let time = Cell::Time { negative: false, days: 0, hours: 1, minutes: 2, seconds: 3, micros: 0 };
         assert_eq!(text(time).unwrap(), "01:02:03");
+    }
+
+    #[test]
+    fn bit_strings_pass_as_they_are() {
+        let bits = |s: &str| Cell::Bytes(s.as_bytes().to_vec());
+        // A PostgreSQL source's bit text, into bit(n) and bit varying(n).
+        assert_eq!(to_text(&bits("101010"), TextKind::Bit(Some(6))).unwrap().unwrap(), "101010");
+        assert_eq!(to_text(&bits("0010"), TextKind::VarBit(Some(8))).unwrap().unwrap(), "0010");
+        assert_eq!(to_text(&bits("1"), TextKind::Bit(Some(1))).unwrap().unwrap(), "1");
+        // MySQL's BIT bytes: never mistaken for text.
+        assert_eq!(to_text(&Cell::Bytes(vec![0x01]), TextKind::Bit(Some(1))).unwrap().unwrap(), "1");
+        assert_eq!(to_text(&Cell::Bytes(vec![0x30, 0x31]), TextKind::Bit(Some(16))).unwrap().unwrap(), "0011000000110001");
+        assert_eq!(to_text(&Cell::Bytes(vec![0x05]), TextKind::Bit(Some(5))).unwrap().unwrap(), "00101");
     }
 
     #[test]

@@ -292,7 +292,9 @@ async fn truncate_honours_ddl_op() {
     assert_eq!(applier.checkpoint().await.unwrap(), Some((SourcePosition::Lsn(7), 7)));
     let other = DdlChange { kind: DdlKind::DropTable, statement: "DROP TABLE src.t".into(), ..ddl.clone() };
     let all = list(&format!(r#"{{"src": {{"name": "{s}", "all": true}}}}"#));
-    assert!(!applier.apply_ddl(&all, &other, &SourcePosition::Lsn(8), 8).await.unwrap(), "only TRUNCATE is replayed");
+    assert!(!applier.apply_ddl(&no_tt, &DdlChange { kind: DdlKind::Other, ..other.clone() }, &SourcePosition::Lsn(8), 8).await.unwrap());
+    let no_dt = list(&format!(r#"{{"src": {{"name": "{s}", "all": true, "ddl_op": "tt"}}}}"#));
+    assert!(!applier.apply_ddl(&no_dt, &other, &SourcePosition::Lsn(8), 8).await.unwrap(), "dt not allowed");
     assert_eq!(rows(&c, &count).await, vec!["5"]);
     assert!(applier.apply_ddl(&all, &ddl, &SourcePosition::Lsn(9), 9).await.unwrap());
     assert_eq!(rows(&c, &count).await, vec!["0"]);
@@ -333,5 +335,46 @@ async fn unique_index_keys_identity_columns_and_large_batches() {
         // The last write of each code wins.
         assert_eq!(rows(&c, &format!("SELECT count(*) || '|' || min(n) || '|' || max(n) FROM {s}.uniq")).await, vec!["100|2400|2499"]);
     }
+    drop_schema(&c, &s).await;
+}
+
+#[tokio::test]
+async fn captured_ddl_is_replayed_in_the_mapped_schema_once() {
+    let Some(ep) = admin("captured_ddl_is_replayed_in_the_mapped_schema_once") else { return };
+    let (c, s) = fresh_schema(&ep, "ddl", &["CREATE TABLE {s}.t (id int PRIMARY KEY)"]).await;
+    let db_list = list(&format!(r#"{{"src": {{"name": "{s}", "all": true, "Table": {{"old": {{"name": "renamed", "all": true}}}}}}}}"#));
+    let ddl = |kind, sql: &str, tables: &[&str]| DdlChange {
+        schema: "src".into(),
+        statement: sql.into(),
+        kind,
+        tables: tables.iter().map(|t| TableId::new("src", *t)).collect(),
+    };
+    let mut applier = ChangeApplier::connect(&ep, &format!("job-{s}")).await.unwrap();
+    let columns = format!("SELECT string_agg(column_name, ',' ORDER BY ordinal_position) FROM information_schema.columns WHERE table_schema = '{s}' AND table_name = 't'");
+    // Unqualified: runs with search_path = the destination schema; the
+    // second run meets its end state (duplicate column) and is skipped.
+    let add = ddl(DdlKind::AlterTable, "ALTER TABLE t ADD COLUMN c text", &["t"]);
+    assert!(applier.apply_ddl(&db_list, &add, &SourcePosition::Lsn(1), 1).await.unwrap());
+    assert!(!applier.apply_ddl(&db_list, &add, &SourcePosition::Lsn(2), 2).await.unwrap());
+    assert_eq!(rows(&c, &columns).await, vec!["id,c"]);
+    assert_eq!(applier.checkpoint().await.unwrap(), Some((SourcePosition::Lsn(2), 2)));
+    // Qualified names and a table the DbList renames.
+    let create = ddl(DdlKind::CreateTable, "CREATE TABLE src.old (id int PRIMARY KEY, t_id int REFERENCES src.t (id))", &["old"]);
+    assert!(applier.apply_ddl(&db_list, &create, &SourcePosition::Lsn(3), 3).await.unwrap());
+    assert_eq!(rows(&c, &format!("SELECT (to_regclass('{s}.renamed') IS NOT NULL)::text")).await, vec!["true"]);
+    // Ambiguous (a column named like the renamed table): skipped, checkpoint kept.
+    let odd = ddl(DdlKind::AlterTable, "ALTER TABLE old ADD COLUMN old int", &["old"]);
+    assert!(!applier.apply_ddl(&db_list, &odd, &SourcePosition::Lsn(4), 4).await.unwrap());
+    assert_eq!(applier.checkpoint().await.unwrap(), Some((SourcePosition::Lsn(4), 4)));
+    // The cached shape follows the DDL: rows with the new column apply.
+    let insert = change("src", "t", RowOp::Insert, &["id", "c"], None, Some(vec![Cell::Int(1), text("x")]));
+    applier.apply_rows(&db_list, &[insert], &SourcePosition::Lsn(5), 5).await.unwrap();
+    let drop = ddl(DdlKind::DropTable, "DROP TABLE old", &["old"]);
+    assert!(applier.apply_ddl(&db_list, &drop, &SourcePosition::Lsn(6), 6).await.unwrap());
+    assert!(!applier.apply_ddl(&db_list, &drop, &SourcePosition::Lsn(7), 7).await.unwrap());
+    // A real error is not swallowed.
+    let bad = ddl(DdlKind::AlterTable, "ALTER TABLE t ADD COLUMN d nosuchtype", &["t"]);
+    assert!(applier.apply_ddl(&db_list, &bad, &SourcePosition::Lsn(8), 8).await.is_err());
+    assert_eq!(applier.checkpoint().await.unwrap(), Some((SourcePosition::Lsn(7), 7)));
     drop_schema(&c, &s).await;
 }

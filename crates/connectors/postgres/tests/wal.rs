@@ -4,7 +4,8 @@
 //! OPENDTS_TEST_PG_USER (default `postgres`, a superuser), OPENDTS_TEST_PG_HOST (default 127.0.0.1).
 
 use opendts_connector_postgres::wal::{
-    drop_slot_and_publication, ensure_slot_and_publication, slot_state, WalSource, WalSourceConfig,
+    drop_slot_and_publication, ensure_slot_and_publication, ensure_slot_and_publication_with, install_ddl_capture, slot_state,
+    PublicationSpec, WalSource, WalSourceConfig,
 };
 use opendts_core::change::{ChangeEvent, RowChange, RowOp, SourcePosition};
 use opendts_core::endpoint::Endpoint;
@@ -265,4 +266,46 @@ async fn drop_removes_slot_and_publication_even_while_streaming() {
     drop_slot_and_publication(&ep, &job).await.unwrap();
     drop(src);
     run(&c, &format!("DROP SCHEMA {schema} CASCADE")).await;
+}
+
+#[tokio::test]
+async fn followed_schemas_keep_tables_the_trigger_added() {
+    let Some(ep) = admin("followed_schemas_keep_tables_the_trigger_added") else { return };
+    let root = sql(&ep).await;
+    let db = unique("follow");
+    run(&root, &format!("CREATE DATABASE {db}")).await;
+    let src = Endpoint { database_name: db.clone(), ..ep.clone() };
+    let (c, conn) = tokio_postgres::Config::new()
+        .host(ep.ip.clone())
+        .port(ep.port_number().unwrap())
+        .user(ep.user_name.clone())
+        .password(ep.password.expose())
+        .dbname(&db)
+        .connect(tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    run(&c, "CREATE SCHEMA s; CREATE TABLE s.a (id int PRIMARY KEY); CREATE SCHEMA u; CREATE TABLE u.z (id int PRIMARY KEY)").await;
+    install_ddl_capture(&src).await.unwrap();
+    let spec = PublicationSpec { tables: vec![TableId::new("s", "a")], follow_schemas: vec!["s".into()], ddl_log: true };
+    let info = ensure_slot_and_publication_with(&src, &db, &spec).await.unwrap();
+    // Created, or moved into, the followed schema: published. Elsewhere: not.
+    run(&c, "CREATE TABLE s.b (id int); CREATE TABLE u.y (id int); ALTER TABLE u.z SET SCHEMA s").await;
+    let q = format!(
+        "SELECT string_agg(schemaname || '.' || tablename, ',' ORDER BY schemaname, tablename) FROM pg_publication_tables WHERE pubname = '{}'",
+        info.publication
+    );
+    assert_eq!(c.query_one(&q, &[]).await.unwrap().get::<_, String>(0), "opendts_meta.ddl_log,s.a,s.b,s.z");
+    // A second ensure with the original list keeps them.
+    let again = ensure_slot_and_publication_with(&src, &db, &spec).await.unwrap();
+    assert!(!again.created);
+    assert_eq!(c.query_one(&q, &[]).await.unwrap().get::<_, String>(0), "opendts_meta.ddl_log,s.a,s.b,s.z");
+    // Without DDL capture, the plain call still works and follows nothing.
+    assert!(ensure_slot_and_publication_with(&src, &db, &PublicationSpec { follow_schemas: vec!["s".into()], ..Default::default() }).await.is_err());
+    drop(info);
+    drop_slot_and_publication(&src, &db).await.unwrap();
+    let left: i64 = c.query_one("SELECT count(*) FROM opendts_meta.ddl_publications", &[]).await.unwrap().get(0);
+    assert_eq!(left, 0);
+    drop(c);
+    run(&root, &format!("DROP DATABASE {db} WITH (FORCE)")).await;
 }

@@ -290,6 +290,10 @@ impl Sink for MySqlSink {
         Box::pin(async move { Ok(sink::existing_tables(&mut self.conn, tables.iter()).await?) })
     }
 
+    fn columns<'a>(&'a mut self, table: &'a TableId) -> BoxFuture<'a, DbResult<Vec<String>>> {
+        Box::pin(async move { Ok(sink::columns(&mut self.conn, table).await?) })
+    }
+
     fn prepare_meta(&mut self) -> BoxFuture<'_, DbResult<()>> {
         Box::pin(async move { Ok(sink::prepare_meta(&mut self.conn).await?) })
     }

@@ -98,6 +98,26 @@ impl PgSource {
         })
     }
 
+    /// What the job's publication carries: the selected tables, and, when the
+    /// DDL capture triggers can be installed (superuser), the DDL log and the
+    /// schemas selected whole (tables created there later join it).
+    async fn publication_spec(&self) -> DbResult<wal::PublicationSpec> {
+        let ids: Vec<TableId> = self.tables.iter().map(|t| t.source.clone()).collect();
+        let capture = match wal::install_ddl_capture(&self.endpoint).await {
+            Ok(_) => true,
+            Err(WalError::DdlCaptureDenied(why)) => {
+                tracing::warn!(job_id = %self.job_id, %why, "DDL will not be synchronized");
+                false
+            }
+            Err(e) => return Err(wal_error(e)),
+        };
+        Ok(wal::PublicationSpec {
+            follow_schemas: if capture { wal::whole_schemas(&self.db_list, &ids) } else { Vec::new() },
+            tables: ids,
+            ddl_log: capture,
+        })
+    }
+
     fn sorted_mappings(&self) -> Vec<&Arc<TableMapping>> {
         let mut tables: Vec<&Arc<TableMapping>> = self.mappings.values().collect();
         tables.sort_by(|a, b| a.source.cmp(&b.source));
@@ -140,15 +160,15 @@ impl Source for PgSource {
                      replication slot, which starts when it is created; configure the task without Checkpoint",
                 ));
             }
-            let ids: Vec<TableId> = self.tables.iter().map(|t| t.source.clone()).collect();
-            let mut info = wal::ensure_slot_and_publication(&self.endpoint, &self.job_id, &ids).await.map_err(wal_error)?;
+            let spec = self.publication_spec().await?;
+            let mut info = wal::ensure_slot_and_publication_with(&self.endpoint, &self.job_id, &spec).await.map_err(wal_error)?;
             if !info.created {
                 // Left by an attempt that stopped before recording its start: its
                 // snapshot is gone, so start over with a fresh slot.
                 tracing::info!(job_id = %self.job_id, slot = %info.slot, "replacing a slot whose start was never recorded");
                 drop(info);
                 wal::drop_slot_and_publication(&self.endpoint, &self.job_id).await.map_err(wal_error)?;
-                info = wal::ensure_slot_and_publication(&self.endpoint, &self.job_id, &ids).await.map_err(wal_error)?;
+                info = wal::ensure_slot_and_publication_with(&self.endpoint, &self.job_id, &spec).await.map_err(wal_error)?;
             }
             tracing::info!(job_id = %self.job_id, ?info, "replication slot created");
             let position = SourcePosition::Lsn(info.consistent_lsn);
@@ -305,6 +325,10 @@ impl Sink for PgSink {
 
     fn existing_tables<'a>(&'a mut self, tables: &'a [TableId]) -> BoxFuture<'a, DbResult<HashSet<TableId>>> {
         Box::pin(async move { Ok(sink::existing_tables(&self.client, tables.iter()).await?) })
+    }
+
+    fn columns<'a>(&'a mut self, table: &'a TableId) -> BoxFuture<'a, DbResult<Vec<String>>> {
+        Box::pin(async move { Ok(sink::column_types(&self.client, table).await?.into_keys().collect()) })
     }
 
     fn prepare_meta(&mut self) -> BoxFuture<'_, DbResult<()>> {

@@ -10,7 +10,7 @@ use crate::engine::Engine;
 use crate::worker::update;
 use opendts_core::change::SourcePosition;
 use opendts_core::job::Job;
-use opendts_core::row::{Chunk, TableId};
+use opendts_core::row::{Cell, Chunk, TableId};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -103,8 +103,42 @@ async fn load_or_make_plan(
 
 /// One unit of work: a chunk of a table.
 struct Task {
+    /// The table as the destination receives it (see [`fit_to_destination`]).
     table: Arc<SourceTable>,
+    /// Positions of the read columns the destination receives, when it does not take them all.
+    projection: Option<Arc<Vec<usize>>>,
     chunk: Chunk,
+}
+
+/// Restricts a table's copy to the columns its destination has. A column the
+/// source gained after the schema was copied (an `ALTER TABLE ... ADD` during
+/// the full load) reaches the destination through the change stream, which
+/// replays the ALTER and every later change; without a change stream it would
+/// be lost, so that is an error.
+async fn fit_to_destination(
+    sink: &mut dyn Sink,
+    table: &SourceTable,
+    sync_follows: bool,
+) -> Result<(SourceTable, Option<Arc<Vec<usize>>>), PipelineError> {
+    let present = sink.columns(&table.dest).await?;
+    let keep: Vec<usize> = (0..table.dest_columns.len()).filter(|&i| present.contains(&table.dest_columns[i])).collect();
+    if keep.len() == table.dest_columns.len() {
+        return Ok((table.clone(), None));
+    }
+    let missing: Vec<&str> =
+        table.dest_columns.iter().filter(|c| !present.contains(c)).map(String::as_str).collect();
+    if !sync_follows || keep.is_empty() {
+        return Err(PipelineError::Fatal(format!(
+            "DTS-10013: the destination table {} has no column {}: add it, or copy the schema again",
+            table.dest,
+            missing.join(", ")
+        )));
+    }
+    tracing::warn!(table = %table.dest, missing = ?missing, "columns added on the source after the schema was copied: \
+        the change stream brings them");
+    let mut fitted = table.clone();
+    fitted.dest_columns = keep.iter().map(|&i| table.dest_columns[i].clone()).collect();
+    Ok((fitted, Some(Arc::new(keep))))
 }
 
 pub(super) async fn run(
@@ -129,11 +163,15 @@ pub(super) async fn run(
                 planned.source
             )));
         };
-        let table = Arc::new(table.clone());
         let done = sink.done_chunks(&key, &table.dest).await?;
+        if done.len() == planned.chunks.len() {
+            continue;
+        }
+        let (table, projection) = fit_to_destination(sink, table, job.migration_mode.data_synchronization).await?;
+        let table = Arc::new(table);
         for chunk in &planned.chunks {
             if !done.contains(&chunk.index) {
-                queue.push_back(Task { table: table.clone(), chunk: chunk.clone() });
+                queue.push_back(Task { table: table.clone(), projection: projection.clone(), chunk: chunk.clone() });
             }
         }
     }
@@ -205,6 +243,21 @@ async fn copy_chunks(
     }
 }
 
+/// Keeps the `keep` positions of every row passing from `rows` to `out`.
+async fn project(mut rows: mpsc::Receiver<ChunkData>, out: mpsc::Sender<ChunkData>, keep: Arc<Vec<usize>>) {
+    while let Some(data) = rows.recv().await {
+        let data = match data {
+            ChunkData::Rows(batch) => ChunkData::Rows(
+                batch.into_iter().map(|row| keep.iter().map(|&i| row.get(i).cloned().unwrap_or(Cell::Null)).collect()).collect(),
+            ),
+            ChunkData::Complete => ChunkData::Complete,
+        };
+        if out.send(data).await.is_err() {
+            return;
+        }
+    }
+}
+
 /// Reads and writes one chunk concurrently: the reader streams batches into a
 /// channel of two, the writer writes them in one transaction and commits once
 /// the reader has sent the whole chunk.
@@ -217,6 +270,13 @@ async fn copy_chunk(
     snapshot: Option<&SourcePosition>,
 ) -> Result<u64, DbError> {
     let (tx, rx) = mpsc::channel::<ChunkData>(2);
+    let (rx, projecting) = match &task.projection {
+        None => (rx, None),
+        Some(keep) => {
+            let (ptx, prx) = mpsc::channel::<ChunkData>(2);
+            (prx, Some(project(rx, ptx, keep.clone())))
+        }
+    };
     let read = async {
         let result = reader.read(&task.table, &task.chunk, batch_rows, tx.clone()).await;
         // A closed channel means the writer stopped first: its error is the cause.
@@ -230,7 +290,12 @@ async fn copy_chunk(
     };
     let checkpoint = ChunkCheckpoint { key, chunk: task.chunk.index, snapshot };
     let write = writer.write_chunk(&task.table, rx, checkpoint);
-    let ((read, writer_gone), written) = tokio::join!(read, write);
+    let project = async {
+        if let Some(p) = projecting {
+            p.await;
+        }
+    };
+    let ((read, writer_gone), written, ()) = tokio::join!(read, write, project);
     match read {
         Ok(_) => written,
         Err(e) if writer_gone => written.and(Err(e)),

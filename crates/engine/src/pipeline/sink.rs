@@ -50,6 +50,9 @@ pub(crate) trait Sink: Send {
     /// Which of `tables` exist on the destination.
     fn existing_tables<'a>(&'a mut self, tables: &'a [TableId]) -> BoxFuture<'a, DbResult<HashSet<TableId>>>;
 
+    /// The column names of a destination table.
+    fn columns<'a>(&'a mut self, table: &'a TableId) -> BoxFuture<'a, DbResult<Vec<String>>>;
+
     /// Creates the checkpoint tables if needed.
     fn prepare_meta(&mut self) -> BoxFuture<'_, DbResult<()>>;
 

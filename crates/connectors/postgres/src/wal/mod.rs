@@ -7,6 +7,9 @@
 //! [`object_name`]`(job_id)` = `opendts_<job>`, in the endpoint's database.
 //! [`ensure_slot_and_publication`] creates them (the slot with an exported
 //! snapshot for the full load, see [`SlotInfo`]) and is idempotent;
+//! [`ensure_slot_and_publication_with`] does the same with DDL capture (the
+//! publication also carries `opendts_meta.ddl_log`, and schemas selected
+//! whole are followed: see [`ddl`], installed by [`install_ddl_capture`]);
 //! [`drop_slot_and_publication`] removes both. [`slot_state`] reads
 //! `pg_replication_slots` (confirmed LSN and lag in bytes, for Delay).
 //!
@@ -19,6 +22,10 @@
 //!   and the TRUNCATE are emitted with `Lsn(commit LSN)` (the start of the
 //!   commit record: resuming there replays the whole transaction), the last
 //!   piece with the commit end LSN.
+//! - Inserts into `opendts_meta.ddl_log` (see [`ddl`]: DDL captured by an
+//!   event trigger) become [`ChangeEvent::Ddl`] in their place inside the
+//!   transaction, positioned like TRUNCATE; other changes of that table
+//!   (purges) are ignored.
 //! - Transactions without published rows, server keepalives (outside a
 //!   transaction) and `heartbeat` periods without any message become
 //!   [`ChangeEvent::Heartbeat`] at the furthest position known safe to resume
@@ -73,13 +80,15 @@
 //! Any error leaves the source unusable: drop it and connect again from the
 //! last position confirmed. `next` is not cancellation-safe.
 
+pub(crate) mod ddl;
 mod pgoutput;
 mod slot;
 
+pub use ddl::{check_ddl_capture, install_ddl_capture, DdlCapture, CAPTURE_SCHEMA, LOG_TABLE};
 pub use pgoutput::{RelColumn, Relation};
 pub use slot::{
-    drop_slot_and_publication, ensure_slot_and_publication, export_snapshot, object_name, slot_state, ExportedSnapshot, SlotInfo,
-    SlotState,
+    drop_slot_and_publication, ensure_slot_and_publication, ensure_slot_and_publication_with, export_snapshot, object_name,
+    slot_state, whole_schemas, ExportedSnapshot, PublicationSpec, SlotInfo, SlotState,
 };
 
 use crate::{login, tcp};
@@ -106,6 +115,10 @@ pub enum WalError {
     InvalidArgument(String),
     #[error("the replication stream ended")]
     Closed,
+    /// DDL capture cannot be installed (the role is not a superuser): the
+    /// job can run, but DDL will not be synchronized.
+    #[error("DDL will not be synchronized: {0}")]
+    DdlCaptureDenied(String),
 }
 
 impl WalError {
@@ -327,6 +340,12 @@ impl WalSource {
             Message::Insert { rel, new } => {
                 let r = self.rel(rel)?;
                 check_len(r, &new)?;
+                if is_ddl_log(r) {
+                    if let Some(ddl) = ddl::change_from_log(&log_row(r, &new)?)? {
+                        self.items.push(Item::Ddl(ddl));
+                    }
+                    return Ok(());
+                }
                 if new.contains(&Datum::Unchanged) {
                     return Err(WalError::Protocol(format!("INSERT into {}.{} with an unchanged value", r.schema, r.table)));
                 }
@@ -339,6 +358,7 @@ impl WalSource {
                     after: Some(cells(r, &new, &keep)?),
                 }
             }
+            Message::Update { rel, .. } | Message::Delete { rel, .. } if self.rel(rel).is_ok_and(is_ddl_log) => return Ok(()),
             Message::Update { rel, old, old_full, new } => {
                 let r = self.rel(rel)?;
                 check_len(r, &new)?;
@@ -410,6 +430,31 @@ impl WalSource {
         self.items.push(Item::Row(change));
         Ok(())
     }
+}
+
+fn is_ddl_log(r: &Relation) -> bool {
+    r.schema == CAPTURE_SCHEMA && r.table == LOG_TABLE
+}
+
+/// The columns of a `ddl_log` row the WAL source needs, by name.
+fn log_row(r: &Relation, t: &[Datum]) -> Result<ddl::LogRow, WalError> {
+    let text = |name: &str| -> Result<String, WalError> {
+        let i = r.columns.iter().position(|c| c.name == name);
+        match i.and_then(|i| t.get(i)) {
+            Some(Datum::Text(v)) => Ok(String::from_utf8_lossy(v).into_owned()),
+            Some(Datum::Null) => Ok(String::new()),
+            _ => Err(WalError::Protocol(format!("ddl_log row without a value for {name}"))),
+        }
+    };
+    let ordinal = text("ordinal")?;
+    Ok(ddl::LogRow {
+        query: text("query")?,
+        command_tag: text("command_tag")?,
+        ordinal: ordinal.parse().map_err(|_| WalError::Protocol(format!("ddl_log.ordinal {ordinal:?}")))?,
+        objects: text("objects")?,
+        search_path: text("search_path")?,
+        username: text("username")?,
+    })
 }
 
 fn check_len(r: &Relation, t: &[Datum]) -> Result<(), WalError> {

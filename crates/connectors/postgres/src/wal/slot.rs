@@ -2,6 +2,7 @@
 
 use super::{replication_config, WalError};
 use crate::{login, tcp};
+use opendts_core::dblist::DbList;
 use opendts_core::endpoint::Endpoint;
 use opendts_core::row::TableId;
 use pgwire_replication::ReplicationClient;
@@ -79,12 +80,40 @@ pub(super) async fn sql_client(ep: &Endpoint) -> Result<tokio_postgres::Client, 
     login::connect(ep, &t, TIMEOUT).await.map_err(|o| WalError::Connect(o.detail))
 }
 
-fn sql_err(what: &str, e: tokio_postgres::Error) -> WalError {
+pub(super) fn sql_err(what: &str, e: tokio_postgres::Error) -> WalError {
     WalError::Sql(format!("{what}: {}", login::classify(&e).1))
 }
 
 fn quote_ident(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+/// What a job's publication carries.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PublicationSpec {
+    /// The selected tables.
+    pub tables: Vec<TableId>,
+    /// Schemas the DbList selects whole ([`whole_schemas`]): tables created
+    /// in (or moved into) them later join the publication, from the DDL
+    /// capture trigger, in the transaction that created them. Needs `ddl_log`.
+    pub follow_schemas: Vec<String>,
+    /// Also publish `opendts_meta.ddl_log`, so that captured DDL reaches the
+    /// WAL source. [`install_ddl_capture`](super::install_ddl_capture) first.
+    pub ddl_log: bool,
+}
+
+/// The schemas `db_list` selects whole (`all: true`): those named literally,
+/// and those a pattern matches among the schemas of `tables`.
+pub fn whole_schemas(db_list: &DbList, tables: &[TableId]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let literal = db_list.databases().iter().filter(|d| d.all && !d.source.is_pattern()).map(|d| d.source.as_str().to_string());
+    let matched = tables.iter().filter(|t| db_list.select_database(&t.schema).is_some_and(|d| d.all)).map(|t| t.schema.clone());
+    for s in literal.chain(matched) {
+        if !out.contains(&s) && !crate::schema::is_system(&s) {
+            out.push(s);
+        }
+    }
+    out
 }
 
 /// Creates (or brings up to date) the job's publication for exactly `tables`
@@ -93,24 +122,24 @@ fn quote_ident(s: &str) -> String {
 /// `tables` and reports the existing slot. The publication and the slot live
 /// in the endpoint's database (`postgres` when none).
 pub async fn ensure_slot_and_publication(ep: &Endpoint, job_id: &str, tables: &[TableId]) -> Result<SlotInfo, WalError> {
-    if tables.is_empty() {
+    let spec = PublicationSpec { tables: tables.to_vec(), ..Default::default() };
+    ensure_slot_and_publication_with(ep, job_id, &spec).await
+}
+
+/// [`ensure_slot_and_publication`] with DDL capture: the publication also
+/// carries `opendts_meta.ddl_log` and keeps the tables that joined it
+/// since (those of `follow_schemas`), and `follow_schemas` are registered
+/// for the capture trigger.
+pub async fn ensure_slot_and_publication_with(ep: &Endpoint, job_id: &str, spec: &PublicationSpec) -> Result<SlotInfo, WalError> {
+    if spec.tables.is_empty() && !spec.ddl_log {
         return Err(WalError::InvalidArgument("a publication needs at least one table".into()));
+    }
+    if !spec.follow_schemas.is_empty() && !spec.ddl_log {
+        return Err(WalError::InvalidArgument("following schemas needs the DDL capture (ddl_log)".into()));
     }
     let name = object_name(job_id);
     let client = sql_client(ep).await?;
-    let list = tables.iter().map(|t| format!("{}.{}", quote_ident(&t.schema), quote_ident(&t.table))).collect::<Vec<_>>().join(", ");
-    let exists = client
-        .query_opt("SELECT 1 FROM pg_publication WHERE pubname = $1", &[&name])
-        .await
-        .map_err(|e| sql_err("reading pg_publication", e))?
-        .is_some();
-    let stmt = if exists {
-        format!("ALTER PUBLICATION {} SET TABLE {list}", quote_ident(&name))
-    } else {
-        format!("CREATE PUBLICATION {} FOR TABLE {list}", quote_ident(&name))
-    };
-    client.batch_execute(&stmt).await.map_err(|e| sql_err(&stmt, e))?;
-
+    publish(&client, &name, spec).await?;
     if let Some(state) = slot_state_with(&client, &name).await? {
         return Ok(existing(name, state));
     }
@@ -181,6 +210,58 @@ pub async fn export_snapshot(ep: &Endpoint, job_id: &str) -> Result<ExportedSnap
     Ok(ExportedSnapshot { name: snapshot, lsn, _holder: session })
 }
 
+/// Creates or updates the publication, and the capture's registry of the
+/// schemas it follows.
+async fn publish(client: &tokio_postgres::Client, name: &str, spec: &PublicationSpec) -> Result<(), WalError> {
+    let mut tables = spec.tables.clone();
+    if spec.ddl_log {
+        tables.push(TableId::new(super::CAPTURE_SCHEMA, super::LOG_TABLE));
+        // Tables the trigger added since: keep them.
+        let rows = client
+            .query(
+                "SELECT schemaname::text, tablename::text FROM pg_catalog.pg_publication_tables WHERE pubname = $1 AND schemaname = ANY($2)",
+                &[&name, &spec.follow_schemas],
+            )
+            .await
+            .map_err(|e| sql_err("reading pg_publication_tables", e))?;
+        tables.extend(rows.iter().map(|r| TableId::new(r.get::<_, String>(0), r.get::<_, String>(1))));
+    }
+    let mut list: Vec<String> = tables.iter().map(|t| format!("{}.{}", quote_ident(&t.schema), quote_ident(&t.table))).collect();
+    list.sort();
+    list.dedup();
+    let list = list.join(", ");
+    let exists = client
+        .query_opt("SELECT 1 FROM pg_publication WHERE pubname = $1", &[&name])
+        .await
+        .map_err(|e| sql_err("reading pg_publication", e))?
+        .is_some();
+    let stmt = if exists {
+        format!("ALTER PUBLICATION {} SET TABLE {list}", quote_ident(name))
+    } else {
+        format!("CREATE PUBLICATION {} FOR TABLE {list}", quote_ident(name))
+    };
+    client.batch_execute(&stmt).await.map_err(|e| sql_err(&stmt, e))?;
+    if spec.ddl_log {
+        let what = "registering the schemas the publication follows";
+        client
+            .execute(
+                "DELETE FROM opendts_meta.ddl_publications WHERE publication = $1 AND NOT (schema_name = ANY($2))",
+                &[&name, &spec.follow_schemas],
+            )
+            .await
+            .map_err(|e| sql_err(what, e))?;
+        client
+            .execute(
+                "INSERT INTO opendts_meta.ddl_publications (publication, schema_name) SELECT $1, unnest($2::text[])
+                 ON CONFLICT DO NOTHING",
+                &[&name, &spec.follow_schemas],
+            )
+            .await
+            .map_err(|e| sql_err(what, e))?;
+    }
+    Ok(())
+}
+
 fn existing(name: String, state: SlotState) -> SlotInfo {
     SlotInfo {
         slot: name.clone(),
@@ -248,6 +329,16 @@ pub async fn drop_slot_and_publication(ep: &Endpoint, job_id: &str) -> Result<()
     }
     let stmt = format!("DROP PUBLICATION IF EXISTS {}", quote_ident(&name));
     client.batch_execute(&stmt).await.map_err(|e| sql_err(&stmt, e))?;
+    let registry = client
+        .query_one("SELECT to_regclass('opendts_meta.ddl_publications') IS NOT NULL", &[])
+        .await
+        .map_err(|e| sql_err("looking for the DDL capture registry", e))?;
+    if registry.get::<_, bool>(0) {
+        client
+            .execute("DELETE FROM opendts_meta.ddl_publications WHERE publication = $1", &[&name])
+            .await
+            .map_err(|e| sql_err("unregistering the publication from DDL capture", e))?;
+    }
     Ok(())
 }
 
