@@ -66,9 +66,24 @@ struct DestTable {
     by_name: HashMap<String, usize>,
     /// Primary key, else a unique index on NOT NULL columns; empty when none.
     key: Vec<String>,
+    /// Changes to different keys commute: the table has a key and no other
+    /// unique index or exclusion constraint that a reordered batch could
+    /// trip over (see [`push_merged`]).
+    reorderable: bool,
 }
 
 impl DestTable {
+    #[cfg(test)]
+    fn clone_shape(&self) -> DestTable {
+        DestTable {
+            id: self.id.clone(),
+            columns: self.columns.iter().map(|c| DestColumn { name: c.name.clone(), cast: c.cast.clone(), ..*c }).collect(),
+            by_name: self.by_name.clone(),
+            key: self.key.clone(),
+            reorderable: self.reorderable,
+        }
+    }
+
     fn column(&self, name: &str) -> &DestColumn {
         &self.columns[self.by_name[name]]
     }
@@ -125,6 +140,9 @@ pub struct Applied {
 pub struct ChangeApplier {
     client: Client,
     job_key: String,
+    /// Foreign keys are not checked in this session (`session_replication_role
+    /// = replica`), so changes to different tables may be reordered.
+    cross_tables: bool,
     tables: HashMap<TableId, Arc<DestTable>>,
     statements: HashMap<String, Statement>,
 }
@@ -164,7 +182,19 @@ impl ChangeApplier {
             Err(e) if matches!(e.sqlstate(), Some("23505" | "42P06" | "42P07")) => client.batch_execute(&sql).await.context(what)?,
             other => other?,
         }
-        Ok(ChangeApplier { client, job_key: job_key.to_string(), tables: HashMap::new(), statements: HashMap::new() })
+        let role: String = client
+            .query_one("SELECT current_setting('session_replication_role')", &[])
+            .await
+            .context(|| "read session_replication_role".into())?
+            .try_get(0)
+            .context(|| "read session_replication_role".into())?;
+        Ok(ChangeApplier {
+            client,
+            job_key: job_key.to_string(),
+            cross_tables: role == "replica",
+            tables: HashMap::new(),
+            statements: HashMap::new(),
+        })
     }
 
     /// The source position after the last change applied, and its source time.
@@ -250,8 +280,20 @@ impl ChangeApplier {
                 break;
             }
         }
+        let only_key: bool = self
+            .client
+            .query_one(
+                "SELECT (SELECT count(*) FROM pg_catalog.pg_index WHERE indrelid = $1 AND indisunique) <= 1
+                    AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint WHERE conrelid = $1 AND contype = 'x')",
+                &[&oid],
+            )
+            .await
+            .context(what)?
+            .try_get(0)
+            .context(what)?;
+        let reorderable = only_key && !key.is_empty();
         let by_name = columns.iter().enumerate().map(|(i, c)| (c.name.clone(), i)).collect();
-        let t = Arc::new(DestTable { id: table.clone(), columns, by_name, key });
+        let t = Arc::new(DestTable { id: table.clone(), columns, by_name, key, reorderable });
         self.tables.insert(table.clone(), t.clone());
         Ok(t)
     }
@@ -383,7 +425,7 @@ impl ChangeApplier {
                 _ => {}
             }
             for op in next {
-                push_merged(&mut ops, op);
+                push_merged(&mut ops, op, self.cross_tables);
             }
         }
         Ok((ops, bytes))
@@ -712,32 +754,103 @@ async fn record(
 /// Appends `op`, merging it into the previous operation when both are of
 /// the same kind, table and columns: order is kept because only neighbours
 /// merge, and batches keyed by a conflict target never hold a key twice.
-fn push_merged(ops: &mut Vec<Op>, op: Op) {
-    let same = |a: &Arc<DestTable>, b: &Arc<DestTable>| a.id == b.id;
-    match (ops.last_mut(), op) {
-        (Some(Op::Insert { table, columns, rows }), Op::Insert { table: t, columns: c, rows: r })
-            if same(table, &t) && *columns == c && rows.len() < MAX_MERGED =>
-        {
-            rows.extend(r)
+/// How far back an operation may move to join a group of its kind.
+const LIFT_WINDOW: usize = 16;
+
+/// Appends `op`, merged into an earlier operation of the same kind on the
+/// same table when that gives the same result: with the immediately
+/// preceding one as before, or further back when `op` may move ahead of the
+/// operations in between — it touches none of their keys on its table
+/// (changes to different keys commute), its table has no other unique
+/// constraint that an order change could trip, and, between tables,
+/// `cross_tables` says foreign keys are not checked (the session runs with
+/// `session_replication_role = replica`). A batch of many small
+/// transactions thus becomes a few statements per table.
+fn push_merged(ops: &mut Vec<Op>, op: Op, cross_tables: bool) {
+    let keys = op.movable_keys();
+    let mut op = op;
+    for i in (0..ops.len()).rev().take(LIFT_WINDOW) {
+        match ops[i].absorb(op) {
+            Ok(()) => return,
+            Err(back) => op = back,
         }
-        (Some(Op::Upsert { table, columns, rows, keys }), Op::Upsert { table: t, columns: c, rows: r, keys: k })
-            if same(table, &t) && *columns == c && rows.len() < MAX_MERGED && k.is_disjoint(keys) =>
-        {
-            rows.extend(r);
-            keys.extend(k);
+        let Some(keys) = &keys else { break };
+        let before = &ops[i];
+        if before.table().id != op.table().id {
+            if !cross_tables {
+                break;
+            }
+        } else if before.touches(keys) {
+            break;
         }
-        (
-            Some(Op::Update { table, columns, old_keys, rows, keys }),
-            Op::Update { table: t, columns: c, old_keys: o, rows: r, keys: k },
-        ) if same(table, &t) && *columns == c && rows.len() < MAX_MERGED && k.is_disjoint(keys) => {
-            old_keys.extend(o);
-            rows.extend(r);
-            keys.extend(k);
+    }
+    ops.push(op);
+}
+
+impl Op {
+    /// The keys this operation touches, when it may move ahead of others.
+    fn movable_keys(&self) -> Option<HashSet<TextRow>> {
+        if !self.table().reorderable {
+            return None;
         }
-        (Some(Op::Delete { table, keys }), Op::Delete { table: t, keys: k }) if same(table, &t) && keys.len() < MAX_MERGED => {
-            keys.extend(k)
+        match self {
+            Op::Upsert { keys, .. } => Some(keys.clone()),
+            Op::Update { keys, old_keys, .. } => Some(keys.iter().chain(old_keys).cloned().collect()),
+            Op::Delete { keys, .. } => Some(keys.iter().cloned().collect()),
+            Op::Insert { .. } | Op::DeleteExact { .. } => None,
         }
-        (_, op) => ops.push(op),
+    }
+
+    /// Whether this operation touches any of `keys` (of its own table).
+    fn touches(&self, keys: &HashSet<TextRow>) -> bool {
+        match self {
+            Op::Upsert { keys: k, .. } => !k.is_disjoint(keys),
+            Op::Update { keys: k, old_keys, .. } => !k.is_disjoint(keys) || old_keys.iter().any(|o| keys.contains(o)),
+            Op::Delete { keys: k, .. } => k.iter().any(|o| keys.contains(o)),
+            Op::Insert { .. } | Op::DeleteExact { .. } => true,
+        }
+    }
+
+    /// Merges `op` into this one when they are one statement's worth of the
+    /// same work; gives it back otherwise.
+    fn absorb(&mut self, op: Op) -> Result<(), Op> {
+        let same = |a: &Arc<DestTable>, b: &Arc<DestTable>| a.id == b.id;
+        match (self, op) {
+            (Op::Insert { table, columns, rows }, Op::Insert { table: t, columns: c, rows: r })
+                if same(table, &t) && *columns == c && rows.len() < MAX_MERGED =>
+            {
+                rows.extend(r);
+                Ok(())
+            }
+            (Op::Upsert { table, columns, rows, keys }, Op::Upsert { table: t, columns: c, rows: r, keys: k })
+                if same(table, &t) && *columns == c && rows.len() < MAX_MERGED && k.is_disjoint(keys) =>
+            {
+                rows.extend(r);
+                keys.extend(k);
+                Ok(())
+            }
+            (
+                Op::Update { table, columns, old_keys, rows, keys },
+                Op::Update { table: t, columns: c, old_keys: o, rows: r, keys: k },
+            ) if same(table, &t)
+                && *columns == c
+                && rows.len() < MAX_MERGED
+                && k.is_disjoint(keys)
+                // A key that moves twice needs two statements.
+                && !o.iter().any(|x| keys.contains(x))
+                && !old_keys.iter().any(|x| k.contains(x)) =>
+            {
+                old_keys.extend(o);
+                rows.extend(r);
+                keys.extend(k);
+                Ok(())
+            }
+            (Op::Delete { table, keys }, Op::Delete { table: t, keys: k }) if same(table, &t) && keys.len() < MAX_MERGED => {
+                keys.extend(k);
+                Ok(())
+            }
+            (_, op) => Err(op),
+        }
     }
 }
 
@@ -944,7 +1057,8 @@ mod tests {
             })
             .collect();
         let by_name = columns.iter().enumerate().map(|(i, c)| (c.name.clone(), i)).collect();
-        Arc::new(DestTable { id: TableId::new("s", "t"), columns, by_name, key: key.iter().map(|k| k.to_string()).collect() })
+        let key: Vec<String> = key.iter().map(|k| k.to_string()).collect();
+        Arc::new(DestTable { id: TableId::new("s", "t"), columns, by_name, reorderable: !key.is_empty(), key })
     }
 
     fn up(t: &Arc<DestTable>, id: &str) -> Op {
@@ -953,12 +1067,52 @@ mod tests {
     }
 
     #[test]
+    fn operations_move_ahead_only_past_other_keys() {
+        let t = table(&["id"]);
+        let del = |id: &str| Op::Delete { table: t.clone(), keys: vec![vec![Some(id.to_string())]] };
+        let mut ops = Vec::new();
+        for op in [up(&t, "1"), del("9"), up(&t, "2"), del("8"), up(&t, "3"), del("1"), up(&t, "4"), up(&t, "1")] {
+            push_merged(&mut ops, op, false);
+        }
+        // up 2, 3 and 4 join up 1; del 8 and 1 join del 9; the last up 1 must follow del 1.
+        assert_eq!(ops.len(), 3, "{ops:?}");
+        assert!(matches!(&ops[0], Op::Upsert { rows, .. } if rows.len() == 4));
+        assert!(matches!(&ops[1], Op::Delete { keys, .. } if keys.len() == 3));
+        assert!(matches!(&ops[2], Op::Upsert { rows, .. } if rows.len() == 1));
+
+        // A table with another unique constraint keeps the order.
+        let mut strict = (*table(&["id"])).clone_shape();
+        strict.reorderable = false;
+        let s = Arc::new(strict);
+        let sdel = |id: &str| Op::Delete { table: s.clone(), keys: vec![vec![Some(id.to_string())]] };
+        let mut ops = Vec::new();
+        for op in [up(&s, "1"), sdel("9"), up(&s, "2")] {
+            push_merged(&mut ops, op, false);
+        }
+        assert_eq!(ops.len(), 3);
+
+        // Between tables only when foreign keys are off.
+        let other = Arc::new({
+            let mut o = (*table(&["id"])).clone_shape();
+            o.id = TableId::new("s", "other");
+            o
+        });
+        for (cross, expected) in [(false, 3), (true, 2)] {
+            let mut ops = Vec::new();
+            for op in [up(&t, "1"), up(&other, "1"), up(&t, "2")] {
+                push_merged(&mut ops, op, cross);
+            }
+            assert_eq!(ops.len(), expected);
+        }
+    }
+
+    #[test]
     fn neighbours_merge_without_repeating_a_key() {
         let t = table(&["id"]);
         let del = |id: &str| Op::Delete { table: t.clone(), keys: vec![vec![Some(id.to_string())]] };
         let mut ops = Vec::new();
         for op in [up(&t, "1"), up(&t, "2"), up(&t, "1"), del("1"), del("2"), up(&t, "1")] {
-            push_merged(&mut ops, op);
+            push_merged(&mut ops, op, false);
         }
         assert_eq!(ops.len(), 4);
         assert!(matches!(&ops[0], Op::Upsert { rows, .. } if rows.len() == 2));

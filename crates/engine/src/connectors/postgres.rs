@@ -59,7 +59,21 @@ impl PgSource {
     pub(crate) async fn open(endpoint: &Endpoint, db_list: &DbList, job_id: &str) -> DbResult<PgSource> {
         let client = session::source(endpoint).await?;
         let selected = schema::selected_tables(&client, db_list).await?;
-        let tables = selected
+        let mut source = PgSource {
+            endpoint: endpoint.clone(),
+            job_id: job_id.to_string(),
+            client,
+            db_list: db_list.clone(),
+            tables: Vec::new(),
+            mappings: Arc::new(HashMap::new()),
+            slot: None,
+        };
+        source.set_tables(selected);
+        Ok(source)
+    }
+
+    fn set_tables(&mut self, selected: Vec<TableMapping>) {
+        self.tables = selected
             .iter()
             .map(|m| SourceTable {
                 source: m.source.clone(),
@@ -69,16 +83,18 @@ impl PgSource {
                 estimated_rows: m.estimated_rows,
             })
             .collect();
-        let mappings = selected.into_iter().map(|m| (m.source.clone(), Arc::new(m))).collect();
-        Ok(PgSource {
-            endpoint: endpoint.clone(),
-            job_id: job_id.to_string(),
-            client,
-            db_list: db_list.clone(),
-            tables,
-            mappings: Arc::new(mappings),
-            slot: None,
-        })
+        self.mappings = Arc::new(selected.into_iter().map(|m| (m.source.clone(), Arc::new(m))).collect());
+    }
+
+    /// Reads the selected tables again as the slot's snapshot sees them, so
+    /// that the full load's column lists match the data it reads there (a
+    /// column added between opening and creating the slot comes with the copy).
+    async fn reread_tables_in(&mut self, snapshot_name: &str) -> DbResult<()> {
+        snapshot::begin_snapshot_read(&self.client, Some(snapshot_name)).await?;
+        let selected = schema::selected_tables(&self.client, &self.db_list).await;
+        snapshot::end_snapshot_read(&self.client).await?;
+        self.set_tables(selected?);
+        Ok(())
     }
 
     fn snapshot_name(&self) -> Option<String> {
@@ -171,6 +187,9 @@ impl Source for PgSource {
                 info = wal::ensure_slot_and_publication_with(&self.endpoint, &self.job_id, &spec).await.map_err(wal_error)?;
             }
             tracing::info!(job_id = %self.job_id, ?info, "replication slot created");
+            if let Some(name) = info.snapshot.clone() {
+                self.reread_tables_in(&name).await?;
+            }
             let position = SourcePosition::Lsn(info.consistent_lsn);
             self.slot = Some(info);
             Ok(position)

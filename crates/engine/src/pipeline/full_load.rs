@@ -34,6 +34,11 @@ struct Plan {
 struct PlannedTable {
     source: TableId,
     chunks: Vec<Chunk>,
+    /// The destination columns the table had when planned (absent in plans
+    /// of older versions): a column the source gains later comes through the
+    /// change stream, not the copy.
+    #[serde(default)]
+    columns: Option<Vec<String>>,
 }
 
 impl Plan {
@@ -91,7 +96,8 @@ async fn load_or_make_plan(
                 t.dest
             )));
         }
-        planned.push(PlannedTable { source: t.source.clone(), chunks: source.plan_chunks(t, config.chunk_rows).await? });
+        let chunks = source.plan_chunks(t, config.chunk_rows).await?;
+        planned.push(PlannedTable { source: t.source.clone(), chunks, columns: Some(t.dest_columns.clone()) });
         estimated_rows += t.estimated_rows;
     }
     let plan = Plan { id: new_plan_id(), tables: planned, estimated_rows };
@@ -110,14 +116,16 @@ struct Task {
     chunk: Chunk,
 }
 
-/// Restricts a table's copy to the columns its destination has. A column the
-/// source gained after the schema was copied (an `ALTER TABLE ... ADD` during
-/// the full load) reaches the destination through the change stream, which
-/// replays the ALTER and every later change; without a change stream it would
-/// be lost, so that is an error.
+/// Restricts a table's copy to the columns its destination has, when the
+/// missing ones are columns the source gained after the full load was planned
+/// (an `ALTER TABLE ... ADD` while it runs, seen by a resumed run): the change
+/// stream replays that ALTER and every later change, so their values arrive
+/// that way. Any other missing column is an error, never a silent gap, and so
+/// is a gained column without a change stream to bring it.
 async fn fit_to_destination(
     sink: &mut dyn Sink,
     table: &SourceTable,
+    planned_columns: Option<&[String]>,
     sync_follows: bool,
 ) -> Result<(SourceTable, Option<Arc<Vec<usize>>>), PipelineError> {
     let present = sink.columns(&table.dest).await?;
@@ -127,14 +135,15 @@ async fn fit_to_destination(
     }
     let missing: Vec<&str> =
         table.dest_columns.iter().filter(|c| !present.contains(c)).map(String::as_str).collect();
-    if !sync_follows || keep.is_empty() {
+    let gained_later = planned_columns.is_some_and(|planned| missing.iter().all(|m| !planned.iter().any(|p| p == m)));
+    if !gained_later || !sync_follows || keep.is_empty() {
         return Err(PipelineError::Fatal(format!(
             "DTS-10013: the destination table {} has no column {}: add it, or copy the schema again",
             table.dest,
             missing.join(", ")
         )));
     }
-    tracing::warn!(table = %table.dest, missing = ?missing, "columns added on the source after the schema was copied: \
+    tracing::warn!(table = %table.dest, missing = ?missing, "columns added on the source during the full load: \
         the change stream brings them");
     let mut fitted = table.clone();
     fitted.dest_columns = keep.iter().map(|&i| table.dest_columns[i].clone()).collect();
@@ -167,7 +176,9 @@ pub(super) async fn run(
         if done.len() == planned.chunks.len() {
             continue;
         }
-        let (table, projection) = fit_to_destination(sink, table, job.migration_mode.data_synchronization).await?;
+        let planned_columns = planned.columns.as_deref();
+        let (table, projection) =
+            fit_to_destination(sink, table, planned_columns, job.migration_mode.data_synchronization).await?;
         let table = Arc::new(table);
         for chunk in &planned.chunks {
             if !done.contains(&chunk.index) {
