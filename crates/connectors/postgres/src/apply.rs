@@ -771,8 +771,8 @@ fn push_merged(ops: &mut Vec<Op>, op: Op, cross_tables: bool) {
     let mut op = op;
     for i in (0..ops.len()).rev().take(LIFT_WINDOW) {
         match ops[i].absorb(op) {
-            Ok(()) => return,
-            Err(back) => op = back,
+            None => return,
+            Some(back) => op = back,
         }
         let Some(keys) = &keys else { break };
         let before = &ops[i];
@@ -813,21 +813,21 @@ impl Op {
 
     /// Merges `op` into this one when they are one statement's worth of the
     /// same work; gives it back otherwise.
-    fn absorb(&mut self, op: Op) -> Result<(), Op> {
+    fn absorb(&mut self, op: Op) -> Option<Op> {
         let same = |a: &Arc<DestTable>, b: &Arc<DestTable>| a.id == b.id;
         match (self, op) {
             (Op::Insert { table, columns, rows }, Op::Insert { table: t, columns: c, rows: r })
                 if same(table, &t) && *columns == c && rows.len() < MAX_MERGED =>
             {
                 rows.extend(r);
-                Ok(())
+                None
             }
             (Op::Upsert { table, columns, rows, keys }, Op::Upsert { table: t, columns: c, rows: r, keys: k })
                 if same(table, &t) && *columns == c && rows.len() < MAX_MERGED && k.is_disjoint(keys) =>
             {
                 rows.extend(r);
                 keys.extend(k);
-                Ok(())
+                None
             }
             (
                 Op::Update { table, columns, old_keys, rows, keys },
@@ -843,13 +843,13 @@ impl Op {
                 old_keys.extend(o);
                 rows.extend(r);
                 keys.extend(k);
-                Ok(())
+                None
             }
             (Op::Delete { table, keys }, Op::Delete { table: t, keys: k }) if same(table, &t) && keys.len() < MAX_MERGED => {
                 keys.extend(k);
-                Ok(())
+                None
             }
-            (_, op) => Err(op),
+            (_, op) => Some(op),
         }
     }
 }
