@@ -340,6 +340,23 @@ def pg_exec(sql: str, db: str = "postgres", check: bool = True) -> subprocess.Co
     return out
 
 
+def pg_drop_database(name: str) -> None:
+    """Drops a test database and any replication slot in it (a failed test may leave a job's slot behind,
+    still held by a server that has not stopped yet): slots keep WAL forever, so none may outlive a test."""
+    pg_exec(f"SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE database = '{name}' AND active",
+            check=False)
+    for _ in range(20):
+        out = pg_exec(f"SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = '{name}' "
+                      "AND NOT active; SELECT count(*) FROM pg_replication_slots WHERE database = '" + name + "'",
+                      check=False)
+        if out.returncode == 0 and out.stdout.strip().endswith("0"):
+            break
+        pg_exec(f"SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE database = '{name}' AND active",
+                check=False)
+        time.sleep(0.25)
+    pg_exec(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)", check=False)
+
+
 @pytest.fixture(scope="session")
 def pg() -> Pg:
     if not port_open(PG_PORT):

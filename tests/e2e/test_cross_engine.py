@@ -14,7 +14,7 @@ import subprocess
 
 import pytest
 
-from conftest import PG_PASSWORD, PG_PORT, mysql_exec, pg_exec
+from conftest import PG_PASSWORD, PG_PORT, mysql_exec, pg_drop_database, pg_exec
 from dtsclient import REGION, is_true, poll
 from jobs import create_instance, dump
 
@@ -162,9 +162,7 @@ def pg_db(pg):
     name = "xe_" + secrets.token_hex(4)
     pg_exec(f"CREATE DATABASE {name}")
     yield name
-    pg_exec(f"SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = '{name}' AND NOT active",
-            check=False)
-    pg_exec(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)", check=False)
+    pg_drop_database(name)
 
 
 def test_mysql_to_postgres_every_mapped_type_round_trips(raw, mysql, pg, pg_db):

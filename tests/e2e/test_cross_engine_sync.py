@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import PG_PASSWORD, PG_PORT, mysql_exec, pg_exec
+from conftest import PG_PASSWORD, PG_PORT, mysql_exec, pg_drop_database, pg_exec
 from dtsclient import REGION, is_true, poll
 from jobs import create_instance, dump
 
@@ -101,9 +101,7 @@ def pg_db(pg):
     name = "xs_" + secrets.token_hex(4)
     pg_exec(f"CREATE DATABASE {name}")
     yield name
-    pg_exec(f"SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = '{name}' AND NOT active",
-            check=False)
-    pg_exec(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)", check=False)
+    pg_drop_database(name)
 
 
 @pytest.fixture

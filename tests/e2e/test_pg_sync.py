@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import pg_exec
+from conftest import pg_drop_database, pg_exec
 from dtsclient import REGION, is_true, poll
 from jobs import create_instance, dump
 
@@ -52,11 +52,8 @@ def pg_dbs(pg):
     pg_exec(f"CREATE DATABASE {dst}")
     pg_exec(SOURCE_SCHEMA, db=src)
     yield src, dst
-    # Slots left by a failed test would keep the database in use.
-    pg_exec(f"SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = '{src}' AND NOT active",
-            check=False)
     for db in (src, dst):
-        pg_exec(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)", check=False)
+        pg_drop_database(db)
 
 
 def pg_params(job, pg, src, dst, **extra):
