@@ -44,7 +44,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Statement, Transaction};
 
 /// Rows merged into one statement at most.
-const MAX_MERGED: usize = 1000;
+const MAX_MERGED: usize = 4000;
 
 /// One column of a destination table.
 #[derive(Debug)]

@@ -128,7 +128,11 @@ async fn build_plan(client: &Client, db_list: &DbList, tables: &[TableMapping]) 
         plan.before_data.push(create_sequence_step(s));
     }
     for m in tables {
-        plan.before_data.push(DdlStep::new(format!("table {}", m.dest), schema::table_ddl(m)?));
+        let (table, key) = schema::table_ddl_key_after(m)?;
+        plan.before_data.push(DdlStep::new(format!("table {}", m.dest), table));
+        if let Some(key) = key {
+            plan.after_data.push(DdlStep::new(format!("primary key of {}", m.dest), key));
+        }
     }
     for (m, d) in tables.iter().zip(&defaults) {
         plan.before_data.extend(default_steps(m, d, &sequences)?);
@@ -149,8 +153,8 @@ async fn build_plan(client: &Client, db_list: &DbList, tables: &[TableMapping]) 
             }
         }
     }
-    // Foreign keys after every index: they need the referenced unique index.
-    plan.after_data.sort_by_key(|s| s.what.starts_with("foreign key"));
+    // Primary keys first, foreign keys after every index: they need the referenced unique index.
+    plan.after_data.sort_by_key(|s| (!s.what.starts_with("primary key"), s.what.starts_with("foreign key")));
     let views = read_views(client, &names).await?;
     let planned_views: HashSet<TableId> = views.iter().map(|v| v.source.clone()).collect();
     let planned_seqs: HashSet<TableId> = sequences.iter().map(|s| s.source.clone()).collect();

@@ -343,6 +343,36 @@ pub fn create_schema_sql(dest_schema: &str) -> String {
 /// a column that no longer exists under that name, so that is an error
 /// naming the column rather than a silent change.
 pub fn table_ddl(m: &TableMapping) -> Result<String, PgError> {
+    table_ddl_with(m, true)
+}
+
+/// [`table_ddl`] without the primary key, and the statement that adds it
+/// once the rows are in: building the key's index once is faster than
+/// maintaining it row by row during the load (pg_dump does the same). The
+/// statement is safe to run again (it adds the key only when the table has none).
+pub fn table_ddl_key_after(m: &TableMapping) -> Result<(String, Option<String>), PgError> {
+    let table = table_ddl_with(m, false)?;
+    let key = dest_primary_key(m).map(|cols| {
+        let name = qualified(&m.dest.schema, &m.dest.table);
+        format!(
+            "DO $opendts$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint WHERE conrelid = {}::regclass \
+             AND contype = 'p') THEN ALTER TABLE {name} ADD PRIMARY KEY ({}); END IF; END $opendts$",
+            crate::session::quote_literal(&name),
+            cols.join(", ")
+        )
+    });
+    Ok((table, key))
+}
+
+/// The destination names of the primary key columns, quoted, when every one is copied.
+fn dest_primary_key(m: &TableMapping) -> Option<Vec<String>> {
+    if m.primary_key.is_empty() {
+        return None;
+    }
+    m.primary_key.iter().map(|c| m.dest_column(c).map(quote_ident)).collect()
+}
+
+fn table_ddl_with(m: &TableMapping, with_key: bool) -> Result<String, PgError> {
     let context = || format!("rewrite the definition of {}", m.source);
     let identity_mapping = m.columns.iter().all(|c| c.source == c.dest)
         && m.pg_columns.iter().filter(|c| c.generated.is_none()).count() == m.columns.len();
@@ -383,12 +413,7 @@ pub fn table_ddl(m: &TableMapping) -> Result<String, PgError> {
         }
         body.push(line);
     }
-    let pk: Option<Vec<String>> = if m.primary_key.is_empty() {
-        None
-    } else {
-        m.primary_key.iter().map(|c| m.dest_column(c).map(quote_ident)).collect()
-    };
-    if let Some(pk) = pk {
+    if let Some(pk) = dest_primary_key(m).filter(|_| with_key) {
         body.push(format!("  PRIMARY KEY ({})", pk.join(", ")));
     }
     Ok(format!(
@@ -480,6 +505,17 @@ mod tests {
         let ddl = table_ddl(&m).unwrap();
         assert!(!ddl.contains("PRIMARY KEY"), "{ddl}");
         assert!(!ddl.contains("\"a\""), "{ddl}");
+    }
+
+    #[test]
+    fn primary_key_after_the_data() {
+        let cols = vec![col("a", "integer", false, None), col("b", "text", true, None)];
+        let m = mapping(cols, &[("a", "x"), ("b", "b")], &["a"]);
+        let (table, key) = table_ddl_key_after(&m).unwrap();
+        assert!(!table.contains("PRIMARY KEY"), "{table}");
+        let key = key.unwrap();
+        assert!(key.contains("ALTER TABLE \"shop\".\"orders_copy\" ADD PRIMARY KEY (\"x\")"), "{key}");
+        assert!(key.contains("contype = 'p'"), "{key}");
     }
 
     #[test]

@@ -25,9 +25,9 @@ use tokio::sync::{mpsc, watch};
 /// Key of the incremental start position in the job's working state.
 pub(super) const START_KEY: &str = "incremental_start";
 /// Most row changes applied in one destination transaction.
-const MAX_BATCH_ROWS: usize = 2_000;
+const MAX_BATCH_ROWS: usize = 8_000;
 /// Events read ahead of the applier.
-const READ_AHEAD: usize = 256;
+const READ_AHEAD: usize = 1_024;
 /// How often progress (delay, checkpoint, throughput) is written to the store.
 const REPORT_EVERY: Duration = Duration::from_secs(1);
 /// How often an idle stream records its position on the destination.
