@@ -243,6 +243,46 @@ where
     Ok(total)
 }
 
+/// Reads one chunk as COPY text (`COPY (<chunk query>) TO STDOUT`), handing
+/// `emit` pieces of about `piece_bytes` that end on row boundaries; returns
+/// the bytes read. For a PostgreSQL destination, which takes the text as it
+/// is: nothing is decoded. `emit` returning false stops the read with an error.
+pub async fn copy_chunk_out<F, Fut>(
+    client: &Client,
+    m: &TableMapping,
+    chunk: &Chunk,
+    piece_bytes: usize,
+    mut emit: F,
+) -> Result<u64, PgError>
+where
+    F: FnMut(Vec<u8>) -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let sql = format!("COPY ({}) TO STDOUT", chunk_query(m, chunk)?);
+    let what = || format!("read chunk {} of {}", chunk.index, m.source);
+    let stream = guarded(client.copy_out(&sql), what).await?;
+    let mut stream = std::pin::pin!(stream);
+    let mut piece = Vec::with_capacity(piece_bytes + 4096);
+    let mut total = 0u64;
+    // The server sends one row per message, so a piece always ends a row.
+    while let Some(data) = guarded(stream.try_next(), what).await? {
+        piece.extend_from_slice(&data);
+        if piece.len() >= piece_bytes {
+            total += piece.len() as u64;
+            if !emit(std::mem::replace(&mut piece, Vec::with_capacity(piece_bytes + 4096))).await {
+                return Err(PgError::other(what(), "the writer stopped"));
+            }
+        }
+    }
+    if !piece.is_empty() {
+        total += piece.len() as u64;
+        if !emit(piece).await {
+            return Err(PgError::other(what(), "the writer stopped"));
+        }
+    }
+    Ok(total)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,6 @@
 //! The MySQL family (MySQL, MariaDB) as a pipeline source and sink.
 
-use crate::pipeline::sink::{Applied, ChangeApplier, ChunkCheckpoint, ChunkData, ChunkWriter, Sink};
+use crate::pipeline::sink::{Applied, ChangeApplier, ChunkCheckpoint, ChunkData, ChunkWriter, NativeFormat, Sink};
 use crate::pipeline::source::{ChangeStream, ChunkReader, SchemaPlan, Source, SourceTable};
 use crate::pipeline::{DbError, DbResult, DdlStep};
 use crate::BoxFuture;
@@ -137,6 +137,11 @@ impl Source for MySqlSource {
         &self.tables
     }
 
+    fn retain_tables(&mut self, keep: &HashSet<TableId>) {
+        self.tables.retain(|t| keep.contains(&t.source));
+        self.mappings = Arc::new(self.mappings.iter().filter(|(id, _)| keep.contains(*id)).map(|(k, v)| (k.clone(), v.clone())).collect());
+    }
+
     fn native_schema_plan(&mut self) -> BoxFuture<'_, DbResult<SchemaPlan>> {
         Box::pin(self.mysql_schema_plan())
     }
@@ -163,6 +168,11 @@ impl Source for MySqlSource {
             };
             position.map_err(binlog_error)
         })
+    }
+
+    /// Rows always travel as cells.
+    fn produces(&self, _format: NativeFormat) -> bool {
+        false
     }
 
     fn reader(&self) -> BoxFuture<'_, DbResult<Box<dyn ChunkReader>>> {
@@ -215,15 +225,17 @@ impl ChunkReader for MySqlReader {
         table: &'a SourceTable,
         chunk: &'a Chunk,
         batch_rows: usize,
+        _native: Option<NativeFormat>,
         rows: mpsc::Sender<ChunkData>,
-    ) -> BoxFuture<'a, DbResult<u64>> {
+    ) -> BoxFuture<'a, DbResult<()>> {
         Box::pin(async move {
             let m = mapping(&self.mappings, table)?.clone();
             let read = snapshot::read_chunk(&mut self.conn, &m, chunk, batch_rows, |batch| {
                 let rows = rows.clone();
                 async move { rows.send(ChunkData::Rows(batch)).await.is_ok() }
             });
-            Ok(read.await?)
+            read.await?;
+            Ok(())
         })
     }
 
@@ -274,6 +286,10 @@ impl MySqlSink {
 impl Sink for MySqlSink {
     fn family(&self) -> EngineFamily {
         EngineFamily::MySql
+    }
+
+    fn native_format(&self) -> Option<NativeFormat> {
+        None
     }
 
     fn execute_ddl<'a>(&'a mut self, step: &'a DdlStep) -> BoxFuture<'a, DbResult<()>> {
@@ -344,6 +360,7 @@ impl ChunkWriter for MySqlChunkWriter {
             while let Some(data) = rows.recv().await {
                 match data {
                     ChunkData::Rows(batch) => w.write(&batch).await?,
+                    ChunkData::Native(_) => return Err(DbError::fatal("a MySQL destination takes rows as cells only")),
                     ChunkData::Complete => return Ok(w.commit(checkpoint.key, checkpoint.chunk, checkpoint.snapshot).await?),
                 }
             }

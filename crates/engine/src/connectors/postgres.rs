@@ -7,7 +7,7 @@
 //! long as the session that created the slot, which the source keeps open
 //! until the full load is done.
 
-use crate::pipeline::sink::{Applied, ChangeApplier, ChunkCheckpoint, ChunkData, ChunkWriter, Sink};
+use crate::pipeline::sink::{Applied, ChangeApplier, ChunkCheckpoint, ChunkData, ChunkWriter, NativeFormat, Sink};
 use crate::pipeline::source::{ChangeStream, ChunkReader, SchemaPlan, Source, SourceTable};
 use crate::pipeline::{DbError, DbResult, DdlStep};
 use crate::BoxFuture;
@@ -38,6 +38,9 @@ fn wal_error(e: WalError) -> DbError {
 }
 
 type Mappings = Arc<HashMap<TableId, Arc<TableMapping>>>;
+
+/// Bytes of COPY text per piece sent to a PostgreSQL destination.
+const COPY_PIECE_BYTES: usize = 1 << 20;
 
 fn mapping<'m>(mappings: &'m Mappings, table: &SourceTable) -> DbResult<&'m Arc<TableMapping>> {
     mappings.get(&table.source).ok_or_else(|| DbError::fatal(format!("the source table {} is not selected", table.source)))
@@ -150,6 +153,11 @@ impl Source for PgSource {
         &self.tables
     }
 
+    fn retain_tables(&mut self, keep: &HashSet<TableId>) {
+        self.tables.retain(|t| keep.contains(&t.source));
+        self.mappings = Arc::new(self.mappings.iter().filter(|(id, _)| keep.contains(*id)).map(|(k, v)| (k.clone(), v.clone())).collect());
+    }
+
     fn native_schema_plan(&mut self) -> BoxFuture<'_, DbResult<SchemaPlan>> {
         Box::pin(self.pg_schema_plan())
     }
@@ -194,6 +202,10 @@ impl Source for PgSource {
             self.slot = Some(info);
             Ok(position)
         })
+    }
+
+    fn produces(&self, format: NativeFormat) -> bool {
+        format == NativeFormat::PostgresCopyText
     }
 
     fn reader(&self) -> BoxFuture<'_, DbResult<Box<dyn ChunkReader>>> {
@@ -273,15 +285,25 @@ impl ChunkReader for PgReader {
         table: &'a SourceTable,
         chunk: &'a Chunk,
         batch_rows: usize,
+        native: Option<NativeFormat>,
         rows: mpsc::Sender<ChunkData>,
-    ) -> BoxFuture<'a, DbResult<u64>> {
+    ) -> BoxFuture<'a, DbResult<()>> {
         Box::pin(async move {
             let m = mapping(&self.mappings, table)?.clone();
-            let read = snapshot::read_chunk(&self.client, &m, chunk, batch_rows, |batch| {
+            if native == Some(NativeFormat::PostgresCopyText) {
+                snapshot::copy_chunk_out(&self.client, &m, chunk, COPY_PIECE_BYTES, |piece| {
+                    let rows = rows.clone();
+                    async move { rows.send(ChunkData::Native(piece)).await.is_ok() }
+                })
+                .await?;
+                return Ok(());
+            }
+            snapshot::read_chunk(&self.client, &m, chunk, batch_rows, |batch| {
                 let rows = rows.clone();
                 async move { rows.send(ChunkData::Rows(batch)).await.is_ok() }
-            });
-            Ok(read.await?)
+            })
+            .await?;
+            Ok(())
         })
     }
 
@@ -330,6 +352,10 @@ impl PgSink {
 impl Sink for PgSink {
     fn family(&self) -> EngineFamily {
         EngineFamily::PostgreSql
+    }
+
+    fn native_format(&self) -> Option<NativeFormat> {
+        Some(NativeFormat::PostgresCopyText)
     }
 
     fn execute_ddl<'a>(&'a mut self, step: &'a DdlStep) -> BoxFuture<'a, DbResult<()>> {
@@ -424,6 +450,7 @@ impl ChunkWriter for PgChunkWriter {
             while let Some(data) = rows.recv().await {
                 match data {
                     ChunkData::Rows(batch) => w.write(&batch).await?,
+                    ChunkData::Native(piece) => w.write_copy_text(piece).await?,
                     ChunkData::Complete => return Ok(w.commit(checkpoint.key, checkpoint.chunk, checkpoint.snapshot).await?),
                 }
             }

@@ -3,7 +3,7 @@
 //! checkpoint. A resumed job skips the chunks its destination already holds.
 
 use super::progress::Progress;
-use super::sink::{ChunkCheckpoint, ChunkData, ChunkWriter, Sink};
+use super::sink::{ChunkCheckpoint, ChunkData, ChunkWriter, NativeFormat, Sink};
 use super::source::{ChunkReader, Source, SourceTable};
 use super::{DbError, PipelineConfig, PipelineError};
 use crate::engine::Engine;
@@ -193,15 +193,21 @@ pub(super) async fn run(
     update(engine, &job.job_id, job.epoch, |j| j.full_data.status = "Migrating".into())?;
     tracing::info!(job_id = %job.job_id, chunks_left = queue.len(), rows_done = done_rows, "full load running");
 
+    // Same-engine copies pass rows in the destination's own bulk format.
+    let native = sink.native_format().filter(|f| source.produces(*f));
+    let settings = Arc::new(CopySettings {
+        key: key.clone(),
+        batch_rows: config.batch_rows,
+        sync_follows: job.migration_mode.data_synchronization,
+        native,
+    });
     let queue = Arc::new(Mutex::new(queue));
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..config.full_load_workers.max(1) {
         let reader = source.reader().await?;
         let writer = sink.chunk_writer().await?;
-        let (queue, rows, key) = (queue.clone(), rows.clone(), key.clone());
-        let batch_rows = config.batch_rows;
-        let exact = job.migration_mode.data_synchronization;
-        workers.spawn(async move { copy_chunks(reader, writer, &queue, &rows, &key, batch_rows, exact).await });
+        let (queue, rows, settings) = (queue.clone(), rows.clone(), settings.clone());
+        workers.spawn(async move { copy_chunks(reader, writer, &queue, &rows, &settings).await });
     }
     let mut failure = None;
     while let Some(result) = workers.join_next().await {
@@ -228,16 +234,27 @@ pub(super) async fn run(
     Ok(())
 }
 
+/// What every full-load worker does the same way.
+struct CopySettings {
+    /// The plan's checkpoint key.
+    key: String,
+    batch_rows: usize,
+    /// An incremental phase follows (tables without a key need exact reads).
+    sync_follows: bool,
+    /// The bulk format both sides speak, if any.
+    native: Option<NativeFormat>,
+}
+
 /// A worker: takes chunks off the queue until it is empty.
 async fn copy_chunks(
     mut reader: Box<dyn ChunkReader>,
     mut writer: Box<dyn ChunkWriter>,
     queue: &Mutex<VecDeque<Task>>,
     rows: &AtomicU64,
-    key: &str,
-    batch_rows: usize,
-    sync_follows: bool,
+    settings: &CopySettings,
 ) -> Result<(), DbError> {
+    let CopySettings { key, batch_rows, sync_follows, native } = settings;
+    let (batch_rows, sync_follows, native) = (*batch_rows, *sync_follows, *native);
     loop {
         let task = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
         let Some(task) = task else { return Ok(()) };
@@ -247,7 +264,9 @@ async fn copy_chunks(
         let exact = sync_follows && task.table.keyless();
         let snapshot = reader.begin(&task.table, exact).await?;
         tracing::debug!(table = %task.table.source, chunk = task.chunk.index, exact, "copying chunk");
-        let copied = copy_chunk(reader.as_mut(), writer.as_mut(), &task, key, batch_rows, snapshot.as_ref()).await;
+        // Rows that must be fitted to the destination's columns travel as cells.
+        let native = native.filter(|_| task.projection.is_none());
+        let copied = copy_chunk(reader.as_mut(), writer.as_mut(), &task, key, batch_rows, native, snapshot.as_ref()).await;
         tracing::debug!(table = %task.table.source, chunk = task.chunk.index, ok = copied.is_ok(), "chunk copied");
         reader.end().await?;
         rows.fetch_add(copied?, Ordering::Relaxed);
@@ -261,7 +280,7 @@ async fn project(mut rows: mpsc::Receiver<ChunkData>, out: mpsc::Sender<ChunkDat
             ChunkData::Rows(batch) => ChunkData::Rows(
                 batch.into_iter().map(|row| keep.iter().map(|&i| row.get(i).cloned().unwrap_or(Cell::Null)).collect()).collect(),
             ),
-            ChunkData::Complete => ChunkData::Complete,
+            other => other,
         };
         if out.send(data).await.is_err() {
             return;
@@ -278,6 +297,7 @@ async fn copy_chunk(
     task: &Task,
     key: &str,
     batch_rows: usize,
+    native: Option<NativeFormat>,
     snapshot: Option<&SourcePosition>,
 ) -> Result<u64, DbError> {
     let (tx, rx) = mpsc::channel::<ChunkData>(2);
@@ -289,7 +309,7 @@ async fn copy_chunk(
         }
     };
     let read = async {
-        let result = reader.read(&task.table, &task.chunk, batch_rows, tx.clone()).await;
+        let result = reader.read(&task.table, &task.chunk, batch_rows, native, tx.clone()).await;
         // A closed channel means the writer stopped first: its error is the cause.
         let writer_gone = tx.is_closed();
         if result.is_ok() {

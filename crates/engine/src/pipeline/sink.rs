@@ -14,10 +14,20 @@ use opendts_core::row::{Cell, TableId};
 use std::collections::HashSet;
 use tokio::sync::mpsc;
 
+/// A bulk format a destination takes as it is, and a source of the same
+/// engine can produce: rows then pass without being decoded or re-encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NativeFormat {
+    /// PostgreSQL's COPY text format (`COPY ... TO STDOUT` → `COPY ... FROM STDIN`).
+    PostgresCopyText,
+}
+
 /// A batch of a chunk's rows, or the end of a chunk that was read whole.
 #[derive(Debug)]
 pub(crate) enum ChunkData {
     Rows(Vec<Vec<Cell>>),
+    /// Whole rows in a [`NativeFormat`], in the table's column order.
+    Native(Vec<u8>),
     /// The source finished the chunk: the writer may commit. A channel that
     /// closes without it means the read failed, and nothing is committed.
     Complete,
@@ -43,6 +53,9 @@ pub(crate) struct Applied {
 /// One connection to the destination for the schema and bookkeeping work.
 pub(crate) trait Sink: Send {
     fn family(&self) -> EngineFamily;
+
+    /// The bulk format this destination takes as it is, if any.
+    fn native_format(&self) -> Option<NativeFormat>;
 
     /// Runs one schema migration statement.
     fn execute_ddl<'a>(&'a mut self, step: &'a DdlStep) -> BoxFuture<'a, DbResult<()>>;

@@ -5,13 +5,14 @@
 //! boundary in core's engine-neutral types (`Cell`, `RowChange`,
 //! `SourcePosition`), so any source can feed any sink.
 
-use super::sink::ChunkData;
+use super::sink::{ChunkData, NativeFormat};
 use super::{DbResult, DdlStep};
 use crate::BoxFuture;
 use opendts_core::change::{ChangeEvent, SourcePosition};
 use opendts_core::endpoint::EngineFamily;
 use opendts_core::row::{Chunk, TableId, TableSchema};
 use opendts_core::tabledef::TableDef;
+use std::collections::HashSet;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
@@ -53,6 +54,11 @@ pub(crate) trait Source: Send {
     /// The tables the job's DbList selects, read when the source was opened.
     fn tables(&self) -> &[SourceTable];
 
+    /// Forgets the selected tables not in `keep` (source names), e.g. tables
+    /// created on the source after the schema was copied, which the change
+    /// stream creates on the destination.
+    fn retain_tables(&mut self, keep: &HashSet<TableId>);
+
     /// The DDL that recreates the selected objects on a destination of the
     /// same engine family, from the source's own definitions.
     fn native_schema_plan(&mut self) -> BoxFuture<'_, DbResult<SchemaPlan>>;
@@ -67,6 +73,9 @@ pub(crate) trait Source: Send {
     /// `since` (Unix seconds) when given. Called once per job, before the full
     /// load reads anything, so no change made during the load is missed.
     fn start_capture(&mut self, since: Option<i64>) -> BoxFuture<'_, DbResult<SourcePosition>>;
+
+    /// Whether the readers can produce rows in `format`.
+    fn produces(&self, format: NativeFormat) -> bool;
 
     /// Opens a reader for the full load (one per worker).
     fn reader(&self) -> BoxFuture<'_, DbResult<Box<dyn ChunkReader>>>;
@@ -88,15 +97,18 @@ pub(crate) trait ChunkReader: Send {
     /// change capture starts).
     fn begin<'a>(&'a mut self, table: &'a SourceTable, exact: bool) -> BoxFuture<'a, DbResult<Option<SourcePosition>>>;
 
-    /// Sends the chunk's rows to `rows` as [`ChunkData::Rows`] in batches of `batch_rows` and returns
-    /// how many were read. Stops with an error when the receiver is gone.
+    /// Sends the chunk's rows to `rows` as [`ChunkData::Rows`] in batches of
+    /// `batch_rows`, or as [`ChunkData::Native`] pieces when `native` is given
+    /// (only a format [`Source::produces`]). Stops with an error when the
+    /// receiver is gone.
     fn read<'a>(
         &'a mut self,
         table: &'a SourceTable,
         chunk: &'a Chunk,
         batch_rows: usize,
+        native: Option<NativeFormat>,
         rows: mpsc::Sender<ChunkData>,
-    ) -> BoxFuture<'a, DbResult<u64>>;
+    ) -> BoxFuture<'a, DbResult<()>>;
 
     /// Ends what `begin` started.
     fn end(&mut self) -> BoxFuture<'_, DbResult<()>>;

@@ -53,6 +53,12 @@ pub(super) async fn after_data(engine: &Engine, job: &Job, source: &mut dyn Sour
     if store.job_state(&job.job_id, AFTER_DATA_KEY).map_err(|e| PipelineError::Fatal(e.to_string()))?.is_some() {
         return Ok(());
     }
+    // Tables created on the source after the schema was copied are created
+    // by the change stream, with their keys and indexes: not here.
+    let dests: Vec<_> = source.tables().iter().map(|t| t.dest.clone()).collect();
+    let existing = sink.existing_tables(&dests).await?;
+    let keep = source.tables().iter().filter(|t| existing.contains(&t.dest)).map(|t| t.source.clone()).collect();
+    source.retain_tables(&keep);
     let plan = schema_plan(source, sink).await?;
     for step in &plan.after_data {
         execute(sink, step).await?;
