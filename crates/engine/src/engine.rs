@@ -99,8 +99,7 @@ impl JobControl for Engine {
         }
     }
 
-    fn job_deleted(&self, job: Job) {
-        self.job_changed(&job.job_id);
+    fn release_capture(&self, job: Job) {
         tokio::spawn(async move { crate::connectors::release_capture(&job).await });
     }
 

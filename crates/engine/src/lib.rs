@@ -32,9 +32,11 @@ pub trait JobControl: Send + Sync + 'static {
     /// running work in line.
     fn job_changed(&self, job_id: &str);
 
-    /// A job was deleted from the store: stop its work and release what it
-    /// holds on its databases (a PostgreSQL source's replication slot).
-    fn job_deleted(&self, job: Job);
+    /// The job no longer needs what it holds on its databases (it was
+    /// stopped, reset or deleted): release it, e.g. a PostgreSQL source's
+    /// replication slot, which keeps WAL until dropped. `job` is the job as
+    /// it was configured before the change.
+    fn release_capture(&self, job: Job);
 
     /// Probes one endpoint now (DescribeConnectionStatus).
     fn probe<'a>(&'a self, endpoint: &'a Endpoint) -> BoxFuture<'a, ProbeReport>;

@@ -67,14 +67,17 @@ fn run(ctx: &Ctx<'_>, ids: &[String], action: Lifecycle) -> Result<Fields, ApiEr
         if action == Lifecycle::Delete {
             ctx.state.store.delete_job(Some(&ctx.owner), &job.job_id)?;
             tracing::info!(job_id = %job.job_id, "job deleted");
-            ctx.state.engine.job_deleted(job.clone());
         } else {
             ctx.state.store.modify_job(Some(&ctx.owner), &job.job_id, |j| apply(j, action))?;
             if action == Lifecycle::Reset {
                 ctx.state.store.clear_job_state(&job.job_id)?;
             }
             tracing::info!(job_id = %job.job_id, action = action.action_name(), "job changed");
-            ctx.notify(&job.job_id);
+        }
+        ctx.notify(&job.job_id);
+        // A stopped, reset or deleted task never reads its change log again.
+        if matches!(action, Lifecycle::Delete | Lifecycle::Stop | Lifecycle::Reset) {
+            ctx.state.engine.release_capture(job.clone());
         }
     }
     Ok(Fields::new())

@@ -111,13 +111,19 @@ enum Op {
     /// Set only the listed columns of the row with key `old_keys[i]`; rows not
     /// found are upserted.
     Update { table: Arc<DestTable>, columns: Vec<String>, old_keys: Vec<TextRow>, rows: Vec<TextRow>, keys: HashSet<TextRow> },
-    /// Delete rows by key.
-    Delete { table: Arc<DestTable>, keys: Vec<TextRow> },
+    /// Delete rows by key (`set` holds the same keys, for quick lookups when
+    /// later changes move ahead of this one).
+    Delete { table: Arc<DestTable>, keys: Vec<TextRow>, set: HashSet<TextRow> },
     /// Delete one row of a keyless table, matching every listed column.
     DeleteExact { table: Arc<DestTable>, columns: Vec<String>, row: TextRow },
 }
 
 impl Op {
+    fn delete(table: Arc<DestTable>, keys: Vec<TextRow>) -> Op {
+        let set = keys.iter().cloned().collect();
+        Op::Delete { table, keys, set }
+    }
+
     fn table(&self) -> &Arc<DestTable> {
         match self {
             Op::Insert { table, .. }
@@ -365,7 +371,7 @@ impl ChangeApplier {
             };
             let delete = |row: TextRow| {
                 if keyed {
-                    Op::Delete { table: info.clone(), keys: vec![key_of(&row)] }
+                    Op::delete(info.clone(), vec![key_of(&row)])
                 } else {
                     Op::DeleteExact { table: info.clone(), columns: dest_columns.clone(), row }
                 }
@@ -796,7 +802,7 @@ impl Op {
         match self {
             Op::Upsert { keys, .. } => Some(keys.clone()),
             Op::Update { keys, old_keys, .. } => Some(keys.iter().chain(old_keys).cloned().collect()),
-            Op::Delete { keys, .. } => Some(keys.iter().cloned().collect()),
+            Op::Delete { set, .. } => Some(set.clone()),
             Op::Insert { .. } | Op::DeleteExact { .. } => None,
         }
     }
@@ -805,8 +811,10 @@ impl Op {
     fn touches(&self, keys: &HashSet<TextRow>) -> bool {
         match self {
             Op::Upsert { keys: k, .. } => !k.is_disjoint(keys),
-            Op::Update { keys: k, old_keys, .. } => !k.is_disjoint(keys) || old_keys.iter().any(|o| keys.contains(o)),
-            Op::Delete { keys: k, .. } => k.iter().any(|o| keys.contains(o)),
+            Op::Update { keys: k, old_keys, .. } => {
+                !k.is_disjoint(keys) || old_keys.iter().any(|o| keys.contains(o))
+            }
+            Op::Delete { set, .. } => !set.is_disjoint(keys),
             Op::Insert { .. } | Op::DeleteExact { .. } => true,
         }
     }
@@ -845,8 +853,11 @@ impl Op {
                 keys.extend(k);
                 None
             }
-            (Op::Delete { table, keys }, Op::Delete { table: t, keys: k }) if same(table, &t) && keys.len() < MAX_MERGED => {
+            (Op::Delete { table, keys, set }, Op::Delete { table: t, keys: k, set: ks })
+                if same(table, &t) && keys.len() < MAX_MERGED =>
+            {
                 keys.extend(k);
+                set.extend(ks);
                 None
             }
             (_, op) => Some(op),
@@ -1026,7 +1037,7 @@ async fn execute(tx: &Transaction<'_>, cache: &mut HashMap<String, Statement>, o
                 }
             }
             if !deletes.is_empty() {
-                Box::pin(execute(tx, cache, &Op::Delete { table: table.clone(), keys: deletes })).await?;
+                Box::pin(execute(tx, cache, &Op::delete(table.clone(), deletes))).await?;
             }
             if !retry.is_empty() {
                 let op = Op::Update { table: table.clone(), columns: columns.clone(), old_keys: retry_keys, rows: retry, keys: HashSet::new() };
@@ -1069,7 +1080,7 @@ mod tests {
     #[test]
     fn operations_move_ahead_only_past_other_keys() {
         let t = table(&["id"]);
-        let del = |id: &str| Op::Delete { table: t.clone(), keys: vec![vec![Some(id.to_string())]] };
+        let del = |id: &str| Op::delete(t.clone(), vec![vec![Some(id.to_string())]]);
         let mut ops = Vec::new();
         for op in [up(&t, "1"), del("9"), up(&t, "2"), del("8"), up(&t, "3"), del("1"), up(&t, "4"), up(&t, "1")] {
             push_merged(&mut ops, op, false);
@@ -1084,7 +1095,7 @@ mod tests {
         let mut strict = (*table(&["id"])).clone_shape();
         strict.reorderable = false;
         let s = Arc::new(strict);
-        let sdel = |id: &str| Op::Delete { table: s.clone(), keys: vec![vec![Some(id.to_string())]] };
+        let sdel = |id: &str| Op::delete(s.clone(), vec![vec![Some(id.to_string())]]);
         let mut ops = Vec::new();
         for op in [up(&s, "1"), sdel("9"), up(&s, "2")] {
             push_merged(&mut ops, op, false);
@@ -1109,7 +1120,7 @@ mod tests {
     #[test]
     fn neighbours_merge_without_repeating_a_key() {
         let t = table(&["id"]);
-        let del = |id: &str| Op::Delete { table: t.clone(), keys: vec![vec![Some(id.to_string())]] };
+        let del = |id: &str| Op::delete(t.clone(), vec![vec![Some(id.to_string())]]);
         let mut ops = Vec::new();
         for op in [up(&t, "1"), up(&t, "2"), up(&t, "1"), del("1"), del("2"), up(&t, "1")] {
             push_merged(&mut ops, op, false);
