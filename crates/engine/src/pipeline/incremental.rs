@@ -240,7 +240,9 @@ async fn apply_batch(
     timestamp: u32,
     stats: &mut Stats,
 ) -> Result<(), PipelineError> {
+    let started = Instant::now();
     let applied = applier.apply_rows(db_list, rows, position, timestamp as i64).await?;
+    tracing::debug!(rows = rows.len(), applied = applied.rows, ms = started.elapsed().as_millis() as u64, "batch applied");
     stats.applied(applied.rows, applied.bytes, timestamp);
     Ok(())
 }
