@@ -6,30 +6,12 @@
 
 use opendts_connector_postgres::apply::{Applied, ChangeApplier};
 use opendts_core::change::{DdlChange, DdlKind, RowChange, RowOp, SourcePosition};
-use opendts_core::dblist::{DbList, DbListContext};
 use opendts_core::endpoint::Endpoint;
 use opendts_core::row::{Cell, TableId};
-use opendts_core::secret::Secret;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-fn env_or(name: &str, default: &str) -> String {
-    std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_string())
-}
-
-fn admin(test: &str) -> Option<Endpoint> {
-    let Ok(port) = std::env::var("OPENDTS_TEST_PG_PORT") else {
-        eprintln!("skipping {test}: OPENDTS_TEST_PG_PORT is not set (start a server with scripts/db/start-postgres.sh)");
-        return None;
-    };
-    Some(Endpoint {
-        engine_name: "PostgreSQL".into(),
-        ip: env_or("OPENDTS_TEST_PG_HOST", "127.0.0.1"),
-        port,
-        user_name: env_or("OPENDTS_TEST_PG_USER", "postgres"),
-        password: Secret::new(env_or("OPENDTS_TEST_PG_PASSWORD", "opendts-root")),
-        ..Default::default()
-    })
-}
+mod support;
+use support::{admin, list};
 
 fn unique(tag: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
@@ -66,10 +48,6 @@ async fn fresh_schema(ep: &Endpoint, tag: &str, stmts: &[&str]) -> (tokio_postgr
 async fn drop_schema(c: &tokio_postgres::Client, schema: &str) {
     let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).await;
     let _ = c.execute("DELETE FROM opendts_meta.incremental_checkpoint WHERE job_id = $1", &[&format!("job-{schema}")]).await;
-}
-
-fn list(json: &str) -> DbList {
-    DbList::parse(json, DbListContext::Migration).unwrap()
 }
 
 fn text(s: &str) -> Cell {

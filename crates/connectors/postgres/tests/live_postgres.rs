@@ -8,41 +8,16 @@ use opendts_core::endpoint::Endpoint;
 use opendts_core::job::MigrationMode;
 use opendts_core::probe::{EndpointRole, FailureKind};
 use opendts_core::secret::Secret;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
+
+mod support;
+use support::{admin, unique};
 
 const T: Duration = Duration::from_secs(5);
 const SYNC: MigrationMode =
     MigrationMode { structure_initialization: true, data_initialization: true, data_synchronization: true };
 const MIGRATE: MigrationMode =
     MigrationMode { structure_initialization: true, data_initialization: true, data_synchronization: false };
-
-fn env_or(name: &str, default: &str) -> String {
-    std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_string())
-}
-
-/// The superuser endpoint, or None (with a note) when no server is configured.
-fn admin(test: &str) -> Option<Endpoint> {
-    let Ok(port) = std::env::var("OPENDTS_TEST_PG_PORT") else {
-        eprintln!("skipping {test}: OPENDTS_TEST_PG_PORT is not set (start a server with scripts/db/start-postgres.sh)");
-        return None;
-    };
-    Some(Endpoint {
-        engine_name: "PostgreSQL".into(),
-        ip: env_or("OPENDTS_TEST_PG_HOST", "127.0.0.1"),
-        port,
-        user_name: env_or("OPENDTS_TEST_PG_USER", "postgres"),
-        password: Secret::new(env_or("OPENDTS_TEST_PG_PASSWORD", "opendts-root")),
-        ..Default::default()
-    })
-}
-
-/// A name no other test (or test run) uses.
-fn unique(tag: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
-    format!("odts_{tag}_{}_{}_{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed), nanos % 100_000)
-}
 
 /// Runs statements as the admin in database `db`.
 async fn admin_sql(ep: &Endpoint, db: &str, stmts: &[String]) {

@@ -10,28 +10,11 @@ use opendts_connector_postgres::wal::{
 use opendts_core::change::{ChangeEvent, RowChange, RowOp, SourcePosition};
 use opendts_core::endpoint::Endpoint;
 use opendts_core::row::{Cell, TableId};
-use opendts_core::secret::Secret;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-fn env_or(name: &str, default: &str) -> String {
-    std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_string())
-}
-
-fn admin(test: &str) -> Option<Endpoint> {
-    let Ok(port) = std::env::var("OPENDTS_TEST_PG_PORT") else {
-        eprintln!("skipping {test}: OPENDTS_TEST_PG_PORT is not set (start a server with scripts/db/start-postgres.sh)");
-        return None;
-    };
-    Some(Endpoint {
-        engine_name: "PostgreSQL".into(),
-        ip: env_or("OPENDTS_TEST_PG_HOST", "127.0.0.1"),
-        port,
-        user_name: env_or("OPENDTS_TEST_PG_USER", "postgres"),
-        password: Secret::new(env_or("OPENDTS_TEST_PG_PASSWORD", "opendts-root")),
-        ..Default::default()
-    })
-}
+mod support;
+use support::admin;
 
 fn unique(tag: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
