@@ -1,6 +1,50 @@
 //! Dispatch from an endpoint's engine family to its connector crate, and
 //! each family's implementation of the pipeline's source and sink traits.
 
+/// Implements the pipeline's `ChangeApplier` for a newtype around a
+/// connector's applier, whose methods have the same shapes in every connector.
+macro_rules! change_applier_adapter {
+    ($wrapper:ident) => {
+        impl $crate::pipeline::sink::ChangeApplier for $wrapper {
+            fn checkpoint(&mut self) -> $crate::BoxFuture<'_, $crate::pipeline::DbResult<Option<::opendts_core::change::SourcePosition>>> {
+                Box::pin(async move { Ok(self.0.checkpoint().await?.map(|(position, _)| position)) })
+            }
+
+            fn apply_rows<'a>(
+                &'a mut self,
+                db_list: &'a ::opendts_core::dblist::DbList,
+                rows: &'a [::opendts_core::change::RowChange],
+                position: &'a ::opendts_core::change::SourcePosition,
+                source_time: i64,
+            ) -> $crate::BoxFuture<'a, $crate::pipeline::DbResult<$crate::pipeline::sink::Applied>> {
+                Box::pin(async move {
+                    let a = self.0.apply_rows(db_list, rows, position, source_time).await?;
+                    Ok($crate::pipeline::sink::Applied { rows: a.rows, bytes: a.bytes })
+                })
+            }
+
+            fn apply_ddl<'a>(
+                &'a mut self,
+                db_list: &'a ::opendts_core::dblist::DbList,
+                ddl: &'a ::opendts_core::change::DdlChange,
+                position: &'a ::opendts_core::change::SourcePosition,
+                source_time: i64,
+            ) -> $crate::BoxFuture<'a, $crate::pipeline::DbResult<bool>> {
+                Box::pin(async move { Ok(self.0.apply_ddl(db_list, ddl, position, source_time).await?) })
+            }
+
+            fn advance<'a>(
+                &'a mut self,
+                position: &'a ::opendts_core::change::SourcePosition,
+                source_time: i64,
+            ) -> $crate::BoxFuture<'a, $crate::pipeline::DbResult<()>> {
+                Box::pin(async move { Ok(self.0.advance(position, source_time).await?) })
+            }
+        }
+    };
+}
+use change_applier_adapter;
+
 mod mysql;
 mod postgres;
 

@@ -1,6 +1,6 @@
 //! The MySQL family (MySQL, MariaDB) as a pipeline source and sink.
 
-use crate::pipeline::sink::{Applied, ChangeApplier, ChunkCheckpoint, ChunkData, ChunkWriter, NativeFormat, Sink};
+use crate::pipeline::sink::{ChangeApplier, ChunkCheckpoint, ChunkData, ChunkWriter, NativeFormat, Sink};
 use crate::pipeline::source::{ChangeStream, ChunkReader, SchemaPlan, Source, SourceTable};
 use crate::pipeline::{DbError, DbResult, DdlStep};
 use crate::BoxFuture;
@@ -9,7 +9,7 @@ use mysql_async::Conn;
 use opendts_connector_mysql::binlog::{self, BinlogError, BinlogSource, BinlogSourceConfig, TableFilter};
 use opendts_connector_mysql::schema::{self, TableMapping};
 use opendts_connector_mysql::{apply, session, sink, snapshot, translate, MySqlError};
-use opendts_core::change::{ChangeEvent, DdlChange, RowChange, SourcePosition};
+use opendts_core::change::{ChangeEvent, SourcePosition};
 use opendts_core::dblist::DbList;
 use opendts_core::endpoint::{EngineFamily, Endpoint};
 use opendts_core::row::{Chunk, TableId};
@@ -370,40 +370,10 @@ impl ChunkWriter for MySqlChunkWriter {
     }
 }
 
+/// The connector's applier, behind the pipeline's trait.
 struct MySqlApplier(apply::ChangeApplier);
 
-impl ChangeApplier for MySqlApplier {
-    fn checkpoint(&mut self) -> BoxFuture<'_, DbResult<Option<SourcePosition>>> {
-        Box::pin(async move { Ok(self.0.checkpoint().await?.map(|(position, _)| position)) })
-    }
-
-    fn apply_rows<'a>(
-        &'a mut self,
-        db_list: &'a DbList,
-        rows: &'a [RowChange],
-        position: &'a SourcePosition,
-        source_time: i64,
-    ) -> BoxFuture<'a, DbResult<Applied>> {
-        Box::pin(async move {
-            let a = self.0.apply_rows(db_list, rows, position, source_time).await?;
-            Ok(Applied { rows: a.rows, bytes: a.bytes })
-        })
-    }
-
-    fn apply_ddl<'a>(
-        &'a mut self,
-        db_list: &'a DbList,
-        ddl: &'a DdlChange,
-        position: &'a SourcePosition,
-        source_time: i64,
-    ) -> BoxFuture<'a, DbResult<bool>> {
-        Box::pin(async move { Ok(self.0.apply_ddl(db_list, ddl, position, source_time).await?) })
-    }
-
-    fn advance<'a>(&'a mut self, position: &'a SourcePosition, source_time: i64) -> BoxFuture<'a, DbResult<()>> {
-        Box::pin(async move { Ok(self.0.advance(position, source_time).await?) })
-    }
-}
+super::change_applier_adapter!(MySqlApplier);
 
 #[cfg(test)]
 mod tests {

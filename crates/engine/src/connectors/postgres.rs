@@ -7,7 +7,7 @@
 //! long as the session that created the slot, which the source keeps open
 //! until the full load is done.
 
-use crate::pipeline::sink::{Applied, ChangeApplier, ChunkCheckpoint, ChunkData, ChunkWriter, NativeFormat, Sink};
+use crate::pipeline::sink::{ChangeApplier, ChunkCheckpoint, ChunkData, ChunkWriter, NativeFormat, Sink};
 use crate::pipeline::source::{ChangeStream, ChunkReader, SchemaPlan, Source, SourceTable};
 use crate::pipeline::{DbError, DbResult, DdlStep};
 use crate::BoxFuture;
@@ -16,7 +16,7 @@ use opendts_connector_postgres::schema::{self, TableMapping};
 use opendts_connector_postgres::sink::OnConflict;
 use opendts_connector_postgres::wal::{self, SlotInfo, WalError, WalSource, WalSourceConfig};
 use opendts_connector_postgres::{apply, objects, session, sink, snapshot, translate};
-use opendts_core::change::{ChangeEvent, DdlChange, RowChange, SourcePosition};
+use opendts_core::change::{ChangeEvent, SourcePosition};
 use opendts_core::dblist::DbList;
 use opendts_core::endpoint::{EngineFamily, Endpoint};
 use opendts_core::row::{Chunk, TableId};
@@ -460,40 +460,10 @@ impl ChunkWriter for PgChunkWriter {
     }
 }
 
+/// The connector's applier, behind the pipeline's trait.
 struct PgApplier(apply::ChangeApplier);
 
-impl ChangeApplier for PgApplier {
-    fn checkpoint(&mut self) -> BoxFuture<'_, DbResult<Option<SourcePosition>>> {
-        Box::pin(async move { Ok(self.0.checkpoint().await?.map(|(position, _)| position)) })
-    }
-
-    fn apply_rows<'a>(
-        &'a mut self,
-        db_list: &'a DbList,
-        rows: &'a [RowChange],
-        position: &'a SourcePosition,
-        source_time: i64,
-    ) -> BoxFuture<'a, DbResult<Applied>> {
-        Box::pin(async move {
-            let a = self.0.apply_rows(db_list, rows, position, source_time).await?;
-            Ok(Applied { rows: a.rows, bytes: a.bytes })
-        })
-    }
-
-    fn apply_ddl<'a>(
-        &'a mut self,
-        db_list: &'a DbList,
-        ddl: &'a DdlChange,
-        position: &'a SourcePosition,
-        source_time: i64,
-    ) -> BoxFuture<'a, DbResult<bool>> {
-        Box::pin(async move { Ok(self.0.apply_ddl(db_list, ddl, position, source_time).await?) })
-    }
-
-    fn advance<'a>(&'a mut self, position: &'a SourcePosition, source_time: i64) -> BoxFuture<'a, DbResult<()>> {
-        Box::pin(async move { Ok(self.0.advance(position, source_time).await?) })
-    }
-}
+super::change_applier_adapter!(PgApplier);
 
 /// Drops a deleted job's slot and publication, retrying while its reader
 /// still holds the slot.
