@@ -5,7 +5,7 @@ use crate::{worker, BoxFuture, JobControl};
 use opendts_core::endpoint::Endpoint;
 use opendts_core::job::Job;
 use opendts_core::probe::ProbeReport;
-use opendts_core::status::JobStatus;
+use opendts_core::status::{JobStatus, JobType};
 use opendts_store::Store;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -99,7 +99,16 @@ impl JobControl for Engine {
         }
     }
 
-    fn release_capture(&self, job: Job) {
+    fn release_capture(&self, job: Job, discard: bool) {
+        if discard && job.job_type == JobType::Subscribe {
+            let dir = crate::pipeline::change_log_dir(self, &job.job_id);
+            // The worker was aborted; a blocking append may still finish first.
+            tokio::task::spawn_blocking(move || match std::fs::remove_dir_all(&dir) {
+                Ok(()) => tracing::info!(dir = %dir.display(), "change log removed"),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => tracing::warn!(dir = %dir.display(), error = %e, "cannot remove the change log"),
+            });
+        }
         tokio::spawn(async move { crate::connectors::release_capture(&job).await });
     }
 

@@ -34,9 +34,11 @@ pub trait JobControl: Send + Sync + 'static {
 
     /// The job no longer needs what it holds on its databases (it was
     /// stopped, reset or deleted): release it, e.g. a PostgreSQL source's
-    /// replication slot, which keeps WAL until dropped. `job` is the job as
-    /// it was configured before the change.
-    fn release_capture(&self, job: Job);
+    /// replication slot, which keeps WAL until dropped. With `discard`
+    /// (reset, delete) the data the job kept itself goes too (a
+    /// subscription's change log). `job` is the job as it was configured
+    /// before the change.
+    fn release_capture(&self, job: Job, discard: bool);
 
     /// Probes one endpoint now (DescribeConnectionStatus).
     fn probe<'a>(&'a self, endpoint: &'a Endpoint) -> BoxFuture<'a, ProbeReport>;

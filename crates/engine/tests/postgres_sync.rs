@@ -97,7 +97,7 @@ async fn postgres_to_postgres_sync_and_slot_cleanup() {
     let job = store.get_job(None, "pgeng1").unwrap().unwrap();
     store.delete_job(None, "pgeng1").unwrap();
     engine.job_changed("pgeng1");
-    engine.release_capture(job);
+    engine.release_capture(job, true);
     let mut gone = false;
     for _ in 0..100 {
         if !slot_exists(&port, "pgeng1").await {

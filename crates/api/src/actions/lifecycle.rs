@@ -77,7 +77,7 @@ fn run(ctx: &Ctx<'_>, ids: &[String], action: Lifecycle) -> Result<Fields, ApiEr
         ctx.notify(&job.job_id);
         // A stopped, reset or deleted task never reads its change log again.
         if matches!(action, Lifecycle::Delete | Lifecycle::Stop | Lifecycle::Reset) {
-            ctx.state.engine.release_capture(job.clone());
+            ctx.state.engine.release_capture(job.clone(), action != Lifecycle::Stop);
         }
     }
     Ok(Fields::new())

@@ -54,6 +54,7 @@ use crate::pipeline::{DbError, DbResult};
 use opendts_core::dblist::DbList;
 use opendts_core::endpoint::{EngineFamily, Endpoint};
 use opendts_core::job::{Job, MigrationMode};
+use opendts_core::status::JobType;
 use opendts_core::reserve::{Reserve, TargetTableMode};
 use opendts_core::tabledef::{DdlPlan, TableDef};
 use opendts_core::typemap::Unmappable;
@@ -135,7 +136,8 @@ pub(crate) async fn open_sink(ep: &Endpoint, job: &Job) -> DbResult<Box<dyn Sink
 /// PostgreSQL replication slot keeps WAL until it is dropped).
 pub(crate) async fn release_capture(job: &Job) {
     let Some(source) = job.source.as_ref() else { return };
-    if source.family() == EngineFamily::PostgreSql && job.migration_mode.data_synchronization {
+    let captures = job.migration_mode.data_synchronization || job.job_type == JobType::Subscribe;
+    if source.family() == EngineFamily::PostgreSql && captures {
         postgres::release_capture(source, &job.job_id).await;
     }
 }

@@ -83,7 +83,7 @@ fn already_copied(snapshots: &[(TableId, SourcePosition)], row: &RowChange, posi
 }
 
 /// Aborts the reader task when the applier stops for any reason.
-struct ReaderGuard(tokio::task::JoinHandle<()>);
+pub(super) struct ReaderGuard(tokio::task::JoinHandle<()>);
 
 impl Drop for ReaderGuard {
     fn drop(&mut self) {
@@ -93,7 +93,7 @@ impl Drop for ReaderGuard {
 
 /// Reads the change stream ahead of the applier, and passes the applier's
 /// confirmations back to the source between reads.
-fn spawn_reader(
+pub(super) fn spawn_reader(
     mut stream: Box<dyn ChangeStream>,
     mut confirmed: watch::Receiver<Option<SourcePosition>>,
 ) -> (ReaderGuard, mpsc::Receiver<Result<ChangeEvent, DbError>>) {
@@ -248,7 +248,7 @@ async fn apply_batch(
 }
 
 /// Delay, checkpoint and throughput, reported about once a second.
-struct Stats {
+pub(super) struct Stats {
     last_report: Instant,
     rows: u64,
     bytes: u64,
@@ -259,11 +259,11 @@ struct Stats {
 }
 
 impl Stats {
-    fn new() -> Stats {
+    pub(super) fn new() -> Stats {
         Stats { last_report: Instant::now(), rows: 0, bytes: 0, checkpoint: None, caught_up_to: None }
     }
 
-    fn applied(&mut self, rows: u64, bytes: u64, ts: u32) {
+    pub(super) fn applied(&mut self, rows: u64, bytes: u64, ts: u32) {
         self.rows += rows;
         self.bytes += bytes;
         if ts > 0 {
@@ -272,16 +272,16 @@ impl Stats {
         }
     }
 
-    fn heartbeat(&mut self, _ts: u32) {
+    pub(super) fn heartbeat(&mut self, _ts: u32) {
         // A heartbeat means everything up to now was read and applied.
         self.caught_up_to = Some((now_millis() / 1000) as u32);
     }
 
-    fn due(&self) -> bool {
+    pub(super) fn due(&self) -> bool {
         self.last_report.elapsed() >= REPORT_EVERY
     }
 
-    fn report(&mut self, engine: &Engine, job: &Job) -> Result<(), PipelineError> {
+    pub(super) fn report(&mut self, engine: &Engine, job: &Job) -> Result<(), PipelineError> {
         let secs = self.last_report.elapsed().as_secs_f64().max(0.001);
         let performance = Performance { rps: self.rows as f64 / secs, flow_mbps: self.bytes as f64 / secs / 1_048_576.0 };
         let now = now_millis();

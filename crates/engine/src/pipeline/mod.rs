@@ -3,6 +3,9 @@
 //! The phases are written once; `crate::connectors` implements the traits
 //! for each engine family (MySQL family, PostgreSQL), in any pairing.
 
+mod canal_json;
+mod capture;
+pub(crate) use capture::log_dir as change_log_dir;
 mod full_load;
 mod incremental;
 mod progress;
@@ -103,7 +106,11 @@ pub(crate) fn family_name(f: EngineFamily) -> &'static str {
 
 fn endpoints(job: &Job) -> Result<(&Endpoint, &Endpoint), PipelineError> {
     let missing = || PipelineError::Fatal("the task has no source or destination configured".into());
-    Ok((job.source.as_ref().ok_or_else(missing)?, job.destination.as_ref().ok_or_else(missing)?))
+    Ok((source_endpoint(job)?, job.destination.as_ref().ok_or_else(missing)?))
+}
+
+fn source_endpoint(job: &Job) -> Result<&Endpoint, PipelineError> {
+    job.source.as_ref().ok_or_else(|| PipelineError::Fatal("the task has no source configured".into()))
 }
 
 /// What is not built yet for this job, if anything.
@@ -111,7 +118,8 @@ fn unsupported(job: &Job) -> Option<String> {
     let src = job.source.as_ref().map_or(EngineFamily::Unsupported, |e| e.family());
     let dest = job.destination.as_ref().map_or(EngineFamily::Unsupported, |e| e.family());
     if job.job_type == JobType::Subscribe {
-        return Some(format!("change tracking from {} is not supported by this OpenDTS version yet", family_name(src)));
+        return (src == EngineFamily::Unsupported)
+            .then(|| format!("change tracking from {} is not supported by this OpenDTS version", family_name(src)));
     }
     if src == EngineFamily::Unsupported || dest == EngineFamily::Unsupported {
         return Some(format!(
@@ -143,9 +151,15 @@ pub(crate) async fn run(engine: &Engine, job: &Job) -> Result<(), Superseded> {
 }
 
 async fn phases(engine: &Engine, job: &Job) -> Result<(), PipelineError> {
+    let context = if job.job_type == JobType::Subscribe { DbListContext::Subscription } else { DbListContext::Migration };
     let db_list_text = job.db_list.as_deref().unwrap_or("{}");
-    let db_list = DbList::parse(db_list_text, DbListContext::Migration)
+    let db_list = DbList::parse(db_list_text, context)
         .map_err(|e| PipelineError::Fatal(format!("DTS-10002: the stored DbList is not valid: {e}")))?;
+    if job.job_type == JobType::Subscribe {
+        let mut source = connectors::open_source(source_endpoint(job)?, &db_list, &job.job_id).await?;
+        // Runs until the user suspends, stops or deletes the task.
+        return capture::run(engine, job, &db_list, source.as_mut()).await;
+    }
     let (source_ep, dest_ep) = endpoints(job)?;
     let config = engine.pipeline_config();
     let mut source = connectors::open_source(source_ep, &db_list, &job.job_id).await?;
