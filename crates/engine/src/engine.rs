@@ -2,6 +2,7 @@
 
 use crate::pipeline::PipelineConfig;
 use crate::{worker, BoxFuture, JobControl};
+use opendts_changelog::LogReader;
 use opendts_core::endpoint::Endpoint;
 use opendts_core::job::Job;
 use opendts_core::probe::ProbeReport;
@@ -16,6 +17,8 @@ pub struct Engine {
     store: Arc<Store>,
     config: PipelineConfig,
     workers: Mutex<HashMap<String, JoinHandle<()>>>,
+    /// Read handles on the change logs of the subscriptions capturing now.
+    change_logs: Mutex<HashMap<String, LogReader>>,
     me: Weak<Engine>,
 }
 
@@ -25,7 +28,13 @@ impl Engine {
     }
 
     pub fn with_config(store: Arc<Store>, config: PipelineConfig) -> Arc<Engine> {
-        Arc::new_cyclic(|me| Engine { store, config, workers: Mutex::new(HashMap::new()), me: me.clone() })
+        Arc::new_cyclic(|me| Engine {
+            store,
+            config,
+            workers: Mutex::new(HashMap::new()),
+            change_logs: Mutex::new(HashMap::new()),
+            me: me.clone(),
+        })
     }
 
     pub fn store(&self) -> &Arc<Store> {
@@ -59,6 +68,11 @@ impl Engine {
         for (_, handle) in workers.drain() {
             handle.abort();
         }
+    }
+
+    /// Makes a subscription's change log readable by the API (and consumers).
+    pub(crate) fn publish_change_log(&self, job_id: &str, reader: LogReader) {
+        self.change_logs.lock().unwrap_or_else(|p| p.into_inner()).insert(job_id.to_string(), reader);
     }
 
     /// Called by a worker when it ends by itself.
@@ -100,6 +114,9 @@ impl JobControl for Engine {
     }
 
     fn release_capture(&self, job: Job, discard: bool) {
+        if discard {
+            self.change_logs.lock().unwrap_or_else(|p| p.into_inner()).remove(&job.job_id);
+        }
         if discard && job.job_type == JobType::Subscribe {
             let dir = crate::pipeline::change_log_dir(self, &job.job_id);
             // The worker was aborted; a blocking append may still finish first.
@@ -110,6 +127,12 @@ impl JobControl for Engine {
             });
         }
         tokio::spawn(async move { crate::connectors::release_capture(&job).await });
+    }
+
+    fn change_log_range(&self, job_id: &str) -> Option<(i64, i64)> {
+        let logs = self.change_logs.lock().unwrap_or_else(|p| p.into_inner());
+        let log = logs.get(job_id)?;
+        Some((log.begin_timestamp()?, log.end_timestamp()?))
     }
 
     fn probe<'a>(&'a self, endpoint: &'a Endpoint) -> BoxFuture<'a, ProbeReport> {

@@ -40,6 +40,10 @@ pub trait JobControl: Send + Sync + 'static {
     /// before the change.
     fn release_capture(&self, job: Job, discard: bool);
 
+    /// The first and last record times (Unix ms) of a subscription's change
+    /// log, while its capture runs; `None` otherwise or when it is empty.
+    fn change_log_range(&self, job_id: &str) -> Option<(i64, i64)>;
+
     /// Probes one endpoint now (DescribeConnectionStatus).
     fn probe<'a>(&'a self, endpoint: &'a Endpoint) -> BoxFuture<'a, ProbeReport>;
 }

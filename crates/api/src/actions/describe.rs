@@ -4,7 +4,7 @@ use super::{view, Ctx, Fields};
 use crate::error::ApiError;
 use crate::params::Params;
 use opendts_core::status::{JobStatus, JobType};
-use opendts_core::timefmt::now_millis;
+use opendts_core::timefmt::{iso_seconds, now_millis};
 use opendts_store::{JobOrder, JobQuery};
 use serde_json::Value;
 
@@ -120,5 +120,11 @@ pub fn describe_dts_job_detail(ctx: &Ctx<'_>, p: &Params) -> Result<Fields, ApiE
         return Err(ApiError::invalid("SynchronizationDirection", "This task has no reverse link."));
     }
     let job = ctx.job(id)?;
-    Ok(view::detail(&job))
+    let mut fields = view::detail(&job);
+    if let Some((begin, end)) = ctx.state.engine.change_log_range(&job.job_id) {
+        // The data range the subscription keeps.
+        fields.insert("BeginTimestamp".into(), Value::from(iso_seconds(begin)));
+        fields.insert("EndTimestamp".into(), Value::from(iso_seconds(end)));
+    }
+    Ok(fields)
 }

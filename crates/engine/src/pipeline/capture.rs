@@ -73,6 +73,7 @@ pub(super) async fn run(engine: &Engine, job: &Job, db_list: &DbList, source: &m
         }
     };
     tracing::info!(job_id = %job.job_id, ?start, end_offset = log.end_offset(), "change capture starting");
+    engine.publish_change_log(&job.job_id, log.reader());
     let schemas: HashMap<TableId, Arc<TableSchema>> = source.tables().iter().map(|t| (t.source.clone(), t.schema.clone())).collect();
     let stream = source.changes(start).await?;
     let (confirm, confirmed) = watch::channel(None);
