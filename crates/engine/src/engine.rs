@@ -2,7 +2,7 @@
 
 use crate::pipeline::PipelineConfig;
 use crate::{worker, BoxFuture, JobControl};
-use opendts_changelog::LogReader;
+use opendts_changelog::{ChangeLog, LogError, LogOptions, LogReader};
 use opendts_core::endpoint::Endpoint;
 use opendts_core::job::Job;
 use opendts_core::probe::ProbeReport;
@@ -12,13 +12,21 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use tokio::task::JoinHandle;
 
+/// A subscription's change log: its one writer and a reader for everyone else.
+#[derive(Clone)]
+pub(crate) struct SharedLog {
+    pub writer: Arc<Mutex<ChangeLog>>,
+    pub reader: LogReader,
+}
+
 /// The engine. Create it with [`Engine::new`] inside a Tokio runtime.
 pub struct Engine {
     store: Arc<Store>,
     config: PipelineConfig,
     workers: Mutex<HashMap<String, JoinHandle<()>>>,
-    /// Read handles on the change logs of the subscriptions capturing now.
-    change_logs: Mutex<HashMap<String, LogReader>>,
+    /// The open change logs of subscriptions, one per task (a log has a
+    /// single writer: the task's capture; readers share it).
+    change_logs: Mutex<HashMap<String, SharedLog>>,
     me: Weak<Engine>,
 }
 
@@ -70,9 +78,18 @@ impl Engine {
         }
     }
 
-    /// Makes a subscription's change log readable by the API (and consumers).
-    pub(crate) fn publish_change_log(&self, job_id: &str, reader: LogReader) {
-        self.change_logs.lock().unwrap_or_else(|p| p.into_inner()).insert(job_id.to_string(), reader);
+    /// The change log of a subscription, opened (and recovered) on first
+    /// use. Blocking: call it from a blocking context.
+    pub(crate) fn change_log(&self, job_id: &str) -> Result<SharedLog, LogError> {
+        let mut logs = self.change_logs.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(log) = logs.get(job_id) {
+            return Ok(log.clone());
+        }
+        let dir = crate::pipeline::change_log_dir(self, job_id);
+        let log = ChangeLog::open(&dir, LogOptions::default())?;
+        let shared = SharedLog { reader: log.reader(), writer: Arc::new(Mutex::new(log)) };
+        logs.insert(job_id.to_string(), shared.clone());
+        Ok(shared)
     }
 
     /// Called by a worker when it ends by itself.
@@ -131,7 +148,7 @@ impl JobControl for Engine {
 
     fn change_log_range(&self, job_id: &str) -> Option<(i64, i64)> {
         let logs = self.change_logs.lock().unwrap_or_else(|p| p.into_inner());
-        let log = logs.get(job_id)?;
+        let log = &logs.get(job_id)?.reader;
         Some((log.begin_timestamp()?, log.end_timestamp()?))
     }
 

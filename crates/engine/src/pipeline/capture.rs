@@ -16,7 +16,8 @@ use super::source::Source;
 use super::{canal_json, DbError, PipelineError};
 use crate::engine::Engine;
 use crate::worker::update;
-use opendts_changelog::{ChangeLog, LogOptions, Record};
+use crate::engine::SharedLog;
+use opendts_changelog::Record;
 use opendts_core::change::{ChangeEvent, SourcePosition};
 use opendts_core::dblist::DbList;
 use opendts_core::job::Job;
@@ -40,27 +41,24 @@ pub(crate) fn log_dir(engine: &Engine, job_id: &str) -> PathBuf {
     engine.store().data_dir().join("changelog").join(job_id)
 }
 
-/// Runs `f` on the log on a blocking thread (the log does file I/O and fsyncs).
-async fn with_log<T: Send + 'static>(
-    log: ChangeLog,
-    f: impl FnOnce(&mut ChangeLog) -> T + Send + 'static,
-) -> Result<(ChangeLog, T), PipelineError> {
-    tokio::task::spawn_blocking(move || {
-        let mut log = log;
-        let out = f(&mut log);
-        (log, out)
-    })
-    .await
-    .map_err(log_error)
+/// Appends a batch on a blocking thread (the log writes and fsyncs files).
+async fn append(log: &SharedLog, records: Vec<Record>) -> Result<(), PipelineError> {
+    let writer = log.writer.clone();
+    tokio::task::spawn_blocking(move || writer.lock().unwrap_or_else(|p| p.into_inner()).append(&records).map(|_| ()))
+        .await
+        .map_err(log_error)?
+        .map_err(log_error)
 }
 
 pub(super) async fn run(engine: &Engine, job: &Job, db_list: &DbList, source: &mut dyn Source) -> Result<(), PipelineError> {
-    let dir = log_dir(engine, &job.job_id);
-    let log = tokio::task::spawn_blocking(move || ChangeLog::open(&dir, LogOptions::default()))
+    let handle = engine.handle();
+    let job_id = job.job_id.clone();
+    let log = tokio::task::spawn_blocking(move || handle.upgrade().map(|e| e.change_log(&job_id)))
         .await
         .map_err(log_error)?
+        .ok_or_else(|| log_error("the engine is shutting down"))?
         .map_err(log_error)?;
-    let start = match log.last_source_position() {
+    let start = match log.reader.last_source_position() {
         Some(bytes) => serde_json::from_slice::<SourcePosition>(&bytes).map_err(log_error)?,
         None => {
             incremental::remember_start(engine, job, source).await?;
@@ -72,8 +70,7 @@ pub(super) async fn run(engine: &Engine, job: &Job, db_list: &DbList, source: &m
             serde_json::from_str::<SourcePosition>(&text).map_err(|e| PipelineError::Fatal(e.to_string()))?
         }
     };
-    tracing::info!(job_id = %job.job_id, ?start, end_offset = log.end_offset(), "change capture starting");
-    engine.publish_change_log(&job.job_id, log.reader());
+    tracing::info!(job_id = %job.job_id, ?start, end_offset = log.reader.end_offset(), "change capture starting");
     let schemas: HashMap<TableId, Arc<TableSchema>> = source.tables().iter().map(|t| (t.source.clone(), t.schema.clone())).collect();
     let stream = source.changes(start).await?;
     let (confirm, confirmed) = watch::channel(None);
@@ -83,7 +80,6 @@ pub(super) async fn run(engine: &Engine, job: &Job, db_list: &DbList, source: &m
         j.incremental.status = "Migrating".into();
     })?;
 
-    let mut log = log;
     let mut stats = Stats::new();
     loop {
         let Some(first) = rx.recv().await else {
@@ -125,9 +121,7 @@ pub(super) async fn run(engine: &Engine, job: &Job, db_list: &DbList, source: &m
         let count = records.len() as u64;
         let bytes: u64 = records.iter().map(|r| r.value.len() as u64).sum();
         if !records.is_empty() {
-            let (back, appended) = with_log(log, move |l| l.append(&records)).await?;
-            log = back;
-            appended.map_err(log_error)?;
+            append(&log, records).await?;
         }
         // Transactions without a record (other tables, DML not subscribed)
         // move the checkpoint too.
