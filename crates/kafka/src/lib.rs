@@ -34,6 +34,9 @@ use std::sync::Arc;
 pub struct Principal {
     /// The SASL user name (in OpenDTS: the consumer group's user name).
     pub user: String,
+    /// What the login is scoped to, as the backend decides (in OpenDTS: the
+    /// consumer group, which belongs to one subscription).
+    pub scope: String,
 }
 
 /// A record of partition 0 of a topic.

@@ -81,7 +81,7 @@ fn bounds(log: &[Record]) -> (i64, i64) {
 impl Backend for MemoryBackend {
     fn authenticate(&self, user: &str, password: &str) -> Result<Principal, AuthError> {
         match self.lock().users.get(user) {
-            Some((p, _)) if p == password => Ok(Principal { user: user.to_string() }),
+            Some((p, _)) if p == password => Ok(Principal { user: user.to_string(), scope: user.to_string() }),
             _ => Err(AuthError::InvalidCredentials),
         }
     }
