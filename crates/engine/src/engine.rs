@@ -17,6 +17,8 @@ use tokio::task::JoinHandle;
 pub(crate) struct SharedLog {
     pub writer: Arc<Mutex<ChangeLog>>,
     pub reader: LogReader,
+    /// Woken after every append (consumers waiting for new records).
+    pub appended: Arc<tokio::sync::Notify>,
 }
 
 /// The engine. Create it with [`Engine::new`] inside a Tokio runtime.
@@ -87,7 +89,11 @@ impl Engine {
         }
         let dir = crate::pipeline::change_log_dir(self, job_id);
         let log = ChangeLog::open(&dir, LogOptions::default())?;
-        let shared = SharedLog { reader: log.reader(), writer: Arc::new(Mutex::new(log)) };
+        let shared = SharedLog {
+            reader: log.reader(),
+            writer: Arc::new(Mutex::new(log)),
+            appended: Arc::new(tokio::sync::Notify::new()),
+        };
         logs.insert(job_id.to_string(), shared.clone());
         Ok(shared)
     }

@@ -123,6 +123,7 @@ async fn changes_land_in_the_change_log_once_and_in_order() {
         ..Endpoint::default()
     });
     job.db_list = Some(format!(r#"{{"{db}":{{"name":"{db}","Table":{{"t":{{"name":"t","all":true}}}}}}}}"#));
+    job.reserve = Some(r#"{"kafkaRecordFormat":"canal_json"}"#.into());
     job.status = JobStatus::Prechecking;
     job.epoch = 1;
     store.insert_job(&job).unwrap();

@@ -1,8 +1,9 @@
 //! Change tracking: a subscription task captures the changes of the objects
 //! its DbList selects (DML and/or DDL, as SubscriptionDataTypeDML/DDL say)
-//! into its durable change log, `<data dir>/changelog/<job id>`, one
-//! canal_json record per row change or DDL statement. Consumers read the log
-//! by offset or by time (the Kafka endpoint, issue 5).
+//! into its durable change log, `<data dir>/changelog/<job id>`, one record
+//! per row change or DDL statement in the format Reserve `kafkaRecordFormat`
+//! names: `dts_avro` (the default, as DTS delivers) or `canal_json`
+//! (docs/record-formats.md). Consumers read the log by offset or by time.
 //!
 //! No loss, no duplicate: each source transaction is appended as one batch,
 //! which the log keeps whole or not at all, and every record carries the
@@ -13,13 +14,15 @@
 
 use super::incremental::{self, spawn_reader, Stats, START_KEY};
 use super::source::Source;
-use super::{canal_json, DbError, PipelineError};
+use super::{canal_json, dts_avro, DbError, PipelineError};
 use crate::engine::Engine;
 use crate::worker::update;
 use crate::engine::SharedLog;
 use opendts_changelog::Record;
 use opendts_core::change::{ChangeEvent, SourcePosition};
 use opendts_core::dblist::DbList;
+use opendts_core::endpoint::EngineFamily;
+use opendts_core::reserve::{KafkaRecordFormat, Reserve};
 use opendts_core::job::Job;
 use opendts_core::row::{TableId, TableSchema};
 use opendts_core::status::JobStatus;
@@ -28,6 +31,35 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::watch;
+
+/// How records are written.
+#[derive(Debug, Clone, Copy)]
+enum Format {
+    DtsAvro(dts_avro::SourceKind),
+    CanalJson,
+}
+
+fn format_of(job: &Job, source: EngineFamily) -> Result<Format, PipelineError> {
+    let chosen = job.reserve.as_deref().and_then(|r| Reserve::parse(r).ok()).and_then(|r| r.kafka_record_format);
+    match chosen {
+        None | Some(KafkaRecordFormat::DtsAvro) => Ok(Format::DtsAvro(match source {
+            EngineFamily::PostgreSql => dts_avro::SourceKind::PostgreSql,
+            _ => dts_avro::SourceKind::MySql,
+        })),
+        Some(KafkaRecordFormat::CanalJson) => Ok(Format::CanalJson),
+        Some(other) => Err(PipelineError::Fatal(format!(
+            "DTS-10015: the record format {other:?} is not supported for change tracking (use dts_avro or canal_json)"
+        ))),
+    }
+}
+
+/// A source position as record text: `file:pos` of a binlog, or an LSN.
+fn position_text(position: &SourcePosition) -> String {
+    match position {
+        SourcePosition::Binlog { file, pos, .. } => format!("{file}:{pos}"),
+        SourcePosition::Lsn(lsn) => format!("{:X}/{:X}", lsn >> 32, lsn & 0xffff_ffff),
+    }
+}
 
 /// Most records appended in one batch (several small transactions together).
 const MAX_BATCH_RECORDS: usize = 5_000;
@@ -47,7 +79,9 @@ async fn append(log: &SharedLog, records: Vec<Record>) -> Result<(), PipelineErr
     tokio::task::spawn_blocking(move || writer.lock().unwrap_or_else(|p| p.into_inner()).append(&records).map(|_| ()))
         .await
         .map_err(log_error)?
-        .map_err(log_error)
+        .map_err(log_error)?;
+    log.appended.notify_waiters();
+    Ok(())
 }
 
 pub(super) async fn run(engine: &Engine, job: &Job, db_list: &DbList, source: &mut dyn Source) -> Result<(), PipelineError> {
@@ -71,6 +105,7 @@ pub(super) async fn run(engine: &Engine, job: &Job, db_list: &DbList, source: &m
         }
     };
     tracing::info!(job_id = %job.job_id, ?start, end_offset = log.reader.end_offset(), "change capture starting");
+    let format = format_of(job, source.family())?;
     let schemas: HashMap<TableId, Arc<TableSchema>> = source.tables().iter().map(|t| (t.source.clone(), t.schema.clone())).collect();
     let stream = source.changes(start).await?;
     let (confirm, confirmed) = watch::channel(None);
@@ -87,14 +122,22 @@ pub(super) async fn run(engine: &Engine, job: &Job, db_list: &DbList, source: &m
         };
         let mut event = Some(first?);
         let mut records: Vec<Record> = Vec::new();
+        // A record's id is the log offset it gets (one writer: the end offset now).
+        let next_id = log.reader.end_offset() as i64;
         let mut last: Option<(SourcePosition, u32)> = None;
         while let Some(ev) = event.take() {
             match ev {
                 ChangeEvent::Transaction { rows, position, timestamp } => {
                     let at = serde_json::to_vec(&position).map_err(log_error)?;
+                    let text = position_text(&position);
                     let (commit_ms, now) = (i64::from(timestamp) * 1000, now_millis());
                     for row in rows.iter().filter(|r| job.subscription_dml && db_list.select_table(&r.table.schema, &r.table.table).is_some()) {
-                        let value = canal_json::row_record(row, schemas.get(&row.table).map(|s| s.as_ref()), commit_ms, now);
+                        let schema = schemas.get(&row.table).map(|s| s.as_ref());
+                        let id = next_id + records.len() as i64;
+                        let value = match format {
+                            Format::CanalJson => canal_json::row_record(row, schema, commit_ms, now),
+                            Format::DtsAvro(kind) => dts_avro::row_record(row, schema, kind, id, &text, i64::from(timestamp), now),
+                        };
                         records.push(Record { timestamp_ms: commit_ms, key: None, value, source_position: at.clone() });
                     }
                     last = Some((position, timestamp));
@@ -105,7 +148,13 @@ pub(super) async fn run(engine: &Engine, job: &Job, db_list: &DbList, source: &m
                     if job.subscription_ddl && selected {
                         let at = serde_json::to_vec(&position).map_err(log_error)?;
                         let commit_ms = i64::from(timestamp) * 1000;
-                        let value = canal_json::ddl_record(&ddl, commit_ms, now_millis());
+                        let id = next_id + records.len() as i64;
+                        let value = match format {
+                            Format::CanalJson => canal_json::ddl_record(&ddl, commit_ms, now_millis()),
+                            Format::DtsAvro(kind) => {
+                                dts_avro::ddl_record(&ddl, kind, id, &position_text(&position), i64::from(timestamp), now_millis())
+                            }
+                        };
                         records.push(Record { timestamp_ms: commit_ms, key: None, value, source_position: at });
                     }
                     last = Some((position, timestamp));

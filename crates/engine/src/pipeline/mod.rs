@@ -4,6 +4,7 @@
 //! for each engine family (MySQL family, PostgreSQL), in any pairing.
 
 mod canal_json;
+mod dts_avro;
 mod capture;
 pub(crate) use capture::log_dir as change_log_dir;
 mod full_load;
