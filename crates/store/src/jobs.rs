@@ -169,7 +169,7 @@ impl Store {
         Ok(out)
     }
 
-    /// Removes a job and its tags.
+    /// Removes a job, its tags, working state and consumer groups.
     pub fn delete_job(&self, owner: Option<&str>, id: &str) -> Result<bool, StoreError> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
@@ -184,6 +184,7 @@ impl Store {
         tx.execute("DELETE FROM jobs WHERE instance_id = ?1", [&instance])?;
         tx.execute("DELETE FROM tags WHERE instance_id = ?1", [&instance])?;
         tx.execute("DELETE FROM job_state WHERE job_id = ?1", [&job_id])?;
+        crate::consumer_groups::delete_of_job(&tx, &job_id)?;
         tx.commit()?;
         Ok(true)
     }

@@ -9,6 +9,7 @@
 //! [`crypto::SecretBox`] seals them with a key kept in the data directory.
 
 mod access_keys;
+mod consumer_groups;
 pub mod crypto;
 mod error;
 mod job_state;
@@ -17,6 +18,10 @@ mod schema;
 mod tags;
 
 pub use access_keys::AccessKey;
+pub use consumer_groups::{
+    ConsumerGroup, ConsumerGroupUpdate, ConsumptionClient, ConsumptionStart, GroupChange, NewConsumerGroup,
+    CLIENT_TIMEOUT_MS, PASSWORD_ITERATIONS,
+};
 pub use error::StoreError;
 pub use jobs::{JobOrder, JobQuery, JobPage};
 pub use tags::TagRow;

@@ -47,6 +47,32 @@ CREATE TABLE IF NOT EXISTS tags (
     PRIMARY KEY (instance_id, tag_key)
 );
 CREATE INDEX IF NOT EXISTS tags_by_owner ON tags(owner, tag_key, tag_value);
+-- Consumer groups of change-tracking tasks (consumer_groups.rs). The password
+-- is only ever stored as a PBKDF2 hash; a user name is unique within its task.
+CREATE TABLE IF NOT EXISTS consumer_groups (
+    group_id         TEXT PRIMARY KEY,
+    job_id           TEXT NOT NULL,
+    owner            TEXT NOT NULL,
+    name             TEXT NOT NULL,
+    user_name        TEXT NOT NULL,
+    password_hash    TEXT NOT NULL,
+    create_ms        INTEGER NOT NULL,
+    committed_offset INTEGER,
+    checkpoint_ms    INTEGER,
+    log_end_offset   INTEGER,
+    client           TEXT,
+    client_seen_ms   INTEGER,
+    connected        INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (job_id, user_name)
+);
+CREATE INDEX IF NOT EXISTS consumer_groups_by_job ON consumer_groups(job_id, create_ms, group_id);
+-- Where consumption of a task starts (ModifyConsumptionTimestamp).
+CREATE TABLE IF NOT EXISTS consumption_starts (
+    job_id        TEXT PRIMARY KEY,
+    owner         TEXT NOT NULL,
+    start_ms      INTEGER NOT NULL,
+    requested_ms  INTEGER NOT NULL
+);
 ";
 
 pub fn prepare(conn: &Connection) -> rusqlite::Result<()> {

@@ -2,6 +2,7 @@
 
 mod configure;
 mod connection;
+mod consumer;
 mod describe;
 mod instance;
 mod lifecycle;
@@ -71,6 +72,15 @@ pub async fn dispatch(ctx: &Ctx<'_>, action: &str, p: &Params) -> Result<Fields,
         "ListTagResources" => tags::list_tag_resources(ctx, p),
         "DescribeTagKeys" => tags::describe_tag_keys(ctx, p),
         "DescribeTagValues" => tags::describe_tag_values(ctx, p),
+        "CreateConsumerChannel" => consumer::create_consumer_channel(ctx, p),
+        "DescribeConsumerChannel" => consumer::describe_consumer_channel(ctx, p),
+        "ModifyConsumerChannel" => consumer::modify_consumer_channel(ctx, p),
+        "DeleteConsumerChannel" => consumer::delete_consumer_channel(ctx, p),
+        "CreateConsumerGroup" => consumer::create_consumer_group(ctx, p),
+        "DescribeConsumerGroup" => consumer::describe_consumer_group(ctx, p),
+        "ModifyConsumerGroupPassword" => consumer::modify_consumer_group_password(ctx, p),
+        "DeleteConsumerGroup" => consumer::delete_consumer_group(ctx, p),
+        "ModifyConsumptionTimestamp" => consumer::modify_consumption_timestamp(ctx, p),
         _ => Err(ApiError::new(
             404,
             "InvalidAction.NotFound",
