@@ -88,7 +88,9 @@ class Server:
                         f"or set OPENDTS_BIN", returncode=2)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
-        cmd = [str(BIN), "serve", "--listen", self.endpoint, "--data-dir", str(self.data_dir), *self.extra_args]
+        # Kafka endpoint on a free port: servers run side by side.
+        cmd = [str(BIN), "serve", "--listen", self.endpoint, "--data-dir", str(self.data_dir),
+               "--kafka-listen", "127.0.0.1:0", *self.extra_args]
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
                                      env={**os.environ, "RUST_BACKTRACE": "0"})
         log.close()

@@ -30,11 +30,14 @@ pub const DEFAULT_REGION: &str = "cn-hangzhou";
 pub struct ApiConfig {
     /// DescribeDtsJobs calls per second per AccessKey per region (seed 001: 20).
     pub describe_jobs_rate: u32,
+    /// `host:port` of the Kafka endpoint consumers of subscriptions connect
+    /// to (`SubscriptionHost`), when it runs.
+    pub subscription_host: Option<String>,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        ApiConfig { describe_jobs_rate: 20 }
+        ApiConfig { describe_jobs_rate: 20, subscription_host: None }
     }
 }
 
@@ -44,6 +47,7 @@ pub struct AppState {
     pub engine: Arc<dyn JobControl>,
     pub nonces: NonceCache,
     pub describe_throttle: Throttle,
+    pub subscription_host: Option<String>,
 }
 
 impl AppState {
@@ -53,6 +57,7 @@ impl AppState {
             engine,
             nonces: NonceCache::default(),
             describe_throttle: Throttle::new(config.describe_jobs_rate),
+            subscription_host: config.subscription_host.clone(),
         }
     }
 }

@@ -26,6 +26,12 @@ pub struct ServeArgs {
     /// Rows per write statement.
     #[arg(long, env = "OPENDTS_BATCH_ROWS", default_value_t = PipelineConfig::default().batch_rows)]
     batch_rows: usize,
+    /// Address of the Kafka-protocol endpoint that serves subscriptions to consumers (port 0: any free port).
+    #[arg(long, env = "OPENDTS_KAFKA_LISTEN", default_value = "127.0.0.1:18001")]
+    kafka_listen: SocketAddr,
+    /// Host name consumers are told to connect to (default: the listen address, or 127.0.0.1 for 0.0.0.0).
+    #[arg(long, env = "OPENDTS_KAFKA_ADVERTISED_HOST")]
+    kafka_advertised_host: Option<String>,
 }
 
 fn init_logging() {
@@ -44,6 +50,27 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
     runtime.block_on(serve(args))
 }
 
+/// Starts the Kafka-protocol endpoint of subscriptions; returns the
+/// `host:port` consumers connect to.
+async fn start_kafka_endpoint(args: &ServeArgs, engine: &Arc<Engine>) -> Result<String, String> {
+    let listener = tokio::net::TcpListener::bind(args.kafka_listen)
+        .await
+        .map_err(|e| format!("cannot listen for Kafka consumers on {}: {e}", args.kafka_listen))?;
+    let bound = listener.local_addr().map_err(|e| format!("Kafka endpoint: {e}"))?;
+    let host = args.kafka_advertised_host.clone().unwrap_or_else(|| {
+        if bound.ip().is_unspecified() { "127.0.0.1".to_string() } else { bound.ip().to_string() }
+    });
+    let config = opendts_kafka::ServerConfig { advertised_host: host.clone(), ..opendts_kafka::ServerConfig::default() };
+    let backend = Arc::new(opendts_engine::consumers::SubscriptionBackend::new(engine));
+    tokio::spawn(async move {
+        if let Err(e) = opendts_kafka::serve(listener, backend, config).await {
+            tracing::error!(error = %e, "the Kafka endpoint stopped");
+        }
+    });
+    tracing::info!(listen = %bound, "Kafka endpoint for subscriptions is ready");
+    Ok(format!("{host}:{}", bound.port()))
+}
+
 async fn serve(args: ServeArgs) -> Result<(), String> {
     let store = Arc::new(Store::open(&args.dir.data_dir).map_err(|e| e.to_string())?);
     let pipeline = PipelineConfig {
@@ -52,8 +79,9 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         batch_rows: args.batch_rows.max(1),
     };
     let engine = Engine::with_config(store.clone(), pipeline);
+    let subscription_host = start_kafka_endpoint(&args, &engine).await?;
     let resumed = engine.resume_all().map_err(|e| e.to_string())?;
-    let config = ApiConfig { describe_jobs_rate: args.describe_jobs_rate_limit };
+    let config = ApiConfig { describe_jobs_rate: args.describe_jobs_rate_limit, subscription_host: Some(subscription_host) };
     let state = Arc::new(AppState::new(store, engine.clone(), &config));
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -7,6 +7,7 @@
 //! restart, [`Engine::resume_all`] picks up every job that was active.
 
 mod connectors;
+pub mod consumers;
 mod engine;
 mod pipeline;
 mod precheck;

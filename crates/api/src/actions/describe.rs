@@ -121,6 +121,15 @@ pub fn describe_dts_job_detail(ctx: &Ctx<'_>, p: &Params) -> Result<Fields, ApiE
     }
     let job = ctx.job(id)?;
     let mut fields = view::detail(&job);
+    if job.job_type == JobType::Subscribe {
+        if let Some(host) = &ctx.state.subscription_host {
+            fields.insert("SubscriptionHost".into(), serde_json::json!({"PrivateHost": host, "PublicHost": host, "VpcHost": host}));
+        }
+        // As DTS: the topic is shown once the subscription has a consumer group.
+        if ctx.state.store.consumer_groups(None, &job.job_id, 0, 1).is_ok_and(|(total, _)| total > 0) {
+            fields.insert("SubscribeTopic".into(), Value::from(opendts_engine::consumers::topic_name(&job)));
+        }
+    }
     if let Some((begin, end)) = ctx.state.engine.change_log_range(&job.job_id) {
         // The data range the subscription keeps.
         fields.insert("BeginTimestamp".into(), Value::from(iso_seconds(begin)));
