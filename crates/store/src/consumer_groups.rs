@@ -401,6 +401,22 @@ impl Store {
         Ok(self.lock().execute("UPDATE consumer_groups SET connected = 0 WHERE group_id = ?1", [group_id])? > 0)
     }
 
+    /// Forgets what a task's groups consumed and where consumption starts:
+    /// its change log was discarded (ResetDtsJob), so offsets into it mean
+    /// nothing any more. The groups and their credentials stay.
+    pub fn reset_consumption(&self, job_id: &str) -> Result<(), StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        tx.execute(
+            "UPDATE consumer_groups SET committed_offset = NULL, checkpoint_ms = NULL, log_end_offset = NULL
+             WHERE job_id = ?1",
+            [job_id],
+        )?;
+        tx.execute("DELETE FROM consumption_starts WHERE job_id = ?1", [job_id])?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Sets where consumption of a task starts (ModifyConsumptionTimestamp).
     pub fn set_consumption_start(&self, owner: &str, job_id: &str, start: ConsumptionStart) -> Result<(), StoreError> {
         self.lock().execute(
@@ -536,6 +552,13 @@ mod tests {
         store.set_consumption_start("ak", "j1", ConsumptionStart { timestamp_ms: 5, requested_ms: 6 }).unwrap();
         store.set_consumption_start("ak", "j1", ConsumptionStart { timestamp_ms: 7, requested_ms: 8 }).unwrap();
         assert_eq!(store.consumption_start("j1").unwrap(), Some(ConsumptionStart { timestamp_ms: 7, requested_ms: 8 }));
+
+        // ResetDtsJob: the log is gone, and with it every position in it.
+        store.reset_consumption("j1").unwrap();
+        let g = store.consumer_group(None, "j1", "dtsg1").unwrap().unwrap();
+        assert_eq!((g.committed_offset, g.checkpoint_ms, g.log_end_offset), (None, None, None));
+        assert_eq!(store.consumption_start("j1").unwrap(), None);
+        assert_eq!(g.user_name, "u", "the group itself stays");
         let _ = std::fs::remove_dir_all(&dir);
     }
 

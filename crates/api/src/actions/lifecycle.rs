@@ -71,6 +71,8 @@ fn run(ctx: &Ctx<'_>, ids: &[String], action: Lifecycle) -> Result<Fields, ApiEr
             ctx.state.store.modify_job(Some(&ctx.owner), &job.job_id, |j| apply(j, action))?;
             if action == Lifecycle::Reset {
                 ctx.state.store.clear_job_state(&job.job_id)?;
+                // The change log goes (see release_capture below): offsets into it too.
+                ctx.state.store.reset_consumption(&job.job_id)?;
             }
             tracing::info!(job_id = %job.job_id, action = action.action_name(), "job changed");
         }
