@@ -123,3 +123,86 @@ def test_stock_kafka_clients_consume_the_changes_in_order_and_resume(raw, mysql,
     finally:
         c.close()
     raw.call("DeleteDtsJob", {"DtsJobId": job})
+
+
+def consume_all(host, topic, group_id, user, password=PASSWORD, n=1, timeout=30):
+    consumer = kafka.KafkaConsumer(
+        topic, bootstrap_servers=host, group_id=group_id, security_protocol="SASL_PLAINTEXT",
+        sasl_mechanism="PLAIN", sasl_plain_username=f"{user}-{group_id}", sasl_plain_password=password,
+        auto_offset_reset="earliest", enable_auto_commit=False, session_timeout_ms=6000,
+        heartbeat_interval_ms=1000, max_poll_interval_ms=10000)
+    try:
+        return take(consumer, n, timeout)
+    finally:
+        consumer.close()
+
+
+def test_two_groups_each_get_everything_and_a_wrong_password_is_refused(raw, mysql, sub_db):
+    job, first, host, topic = subscription(raw, mysql, sub_db)
+    second = raw.call("CreateConsumerChannel", {"DtsJobId": job, "ConsumerGroupName": "second",
+                                                "ConsumerGroupUserName": "second", "ConsumerGroupPassword": PASSWORD})
+    second = second.get("ConsumerGroupID") or second.get("ConsumerGroupId")
+    mysql_exec(f"USE `{sub_db}`; INSERT INTO orders VALUES (1, 'a'), (2, 'b'); DELETE FROM orders WHERE id = 2;")
+    a = consume_all(host, topic, first, "reader", n=3)
+    b = consume_all(host, topic, second, "second", n=3)
+    assert [r.offset for r in a] == [r.offset for r in b] and len(a) == 3, (a, b)
+    assert [decode(r.value)["operation"] for r in b] == ["INSERT", "INSERT", "DELETE"]
+    # A wrong password, or another group's credentials for this group id: no login, nothing read.
+    with pytest.raises(Exception):
+        kafka.KafkaConsumer(topic, bootstrap_servers=host, group_id=first, security_protocol="SASL_PLAINTEXT",
+                            sasl_mechanism="PLAIN", sasl_plain_username=f"reader-{first}",
+                            sasl_plain_password="Wrong-passw0rd", request_timeout_ms=3000,
+                            api_version_auto_timeout_ms=3000)
+    raw.call("DeleteDtsJob", {"DtsJobId": job})
+
+
+def test_seek_by_time_with_list_offsets_and_modify_consumption_timestamp(raw, mysql, sub_db):
+    job, group_id, host, topic = subscription(raw, mysql, sub_db)
+    mysql_exec(f"INSERT INTO `{sub_db}`.orders VALUES (1, 'early')")
+    time.sleep(2.2)
+    middle = int(time.time())
+    time.sleep(1.2)
+    mysql_exec(f"INSERT INTO `{sub_db}`.orders VALUES (2, 'late')")
+    records = consume_all(host, topic, group_id, "reader", n=2)
+    assert len(records) == 2
+    # ListOffsets by time (offsets_for_times): the first record at or after `middle` is the late one.
+    consumer = kafka.KafkaConsumer(bootstrap_servers=host, group_id=group_id, security_protocol="SASL_PLAINTEXT",
+                                   sasl_mechanism="PLAIN", sasl_plain_username=f"reader-{group_id}",
+                                   sasl_plain_password=PASSWORD)
+    try:
+        tp = kafka.TopicPartition(topic, 0)
+        found = consumer.offsets_for_times({tp: middle * 1000})[tp]
+        assert found is not None and found.offset == records[1].offset, (found, records)
+    finally:
+        consumer.close()
+    # ModifyConsumptionTimestamp: the group starts again from that time.
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(middle))
+    r = raw.call("ModifyConsumptionTimestamp", {"SubscriptionInstanceId": job, "ConsumptionTimestamp": stamp})
+    assert is_true(r.get("Success")), r
+    again = consume_all(host, topic, group_id, "reader", n=1)
+    assert [x.offset for x in again][:1] == [records[1].offset], (again, records)
+    raw.call("DeleteDtsJob", {"DtsJobId": job})
+
+
+def test_kill_9_during_capture_loses_and_repeats_nothing(server_factory, mysql, sub_db):
+    srv = server_factory()
+    raw = srv.create_access_key("killcap").client("sdk-acs3")
+    job, group_id, host, topic = subscription(raw, mysql, sub_db)
+    stop = time.monotonic() + 4
+    i = 0
+    killed = False
+    while time.monotonic() < stop:
+        i += 1
+        mysql_exec(f"INSERT INTO `{sub_db}`.orders VALUES ({i}, 'n{i}')")
+        if not killed and time.monotonic() > stop - 2.5:
+            srv.proc.kill()  # while capturing
+            srv.proc.wait(timeout=10)
+            killed = True
+    srv.start()
+    d = raw.call("DescribeDtsJobDetail", {"DtsJobId": job})
+    host = d["SubscriptionHost"]["PrivateHost"]  # the restarted endpoint's port
+    records = consume_all(host, topic, group_id, "reader", n=i, timeout=60)
+    ids = [int(decode(r.value)["afterImages"][0]["value"]) for r in records]
+    assert ids == list(range(1, i + 1)), ids
+    assert [r.offset for r in records] == list(range(records[0].offset, records[0].offset + i))
+    raw.call("DeleteDtsJob", {"DtsJobId": job})
