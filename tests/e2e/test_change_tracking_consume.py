@@ -98,6 +98,9 @@ def test_stock_kafka_clients_consume_the_changes_in_order_and_resume(raw, mysql,
     channels = poll(lambda: raw.call("DescribeConsumerChannel", {"DtsJobId": job})["ConsumerChannels"],
                     lambda c: c and c[0].get("ConsumptionCheckpoint"), timeout=20, what="the consumption checkpoint")
     assert channels[0]["ConsumerGroupId"] == group_id, channels
+    meta = raw.call("DescribeSubscriptionMeta", {"Sid": group_id, "SubMigrationJobIds": job})["SubscriptionMetaList"]
+    assert [(m["Sid"], m["Topic"], m["DProxyUrl"]) for m in meta] == [(group_id, topic, host)], meta
+    assert int(meta[0]["Checkpoint"]) > 0 and sub_db in meta[0]["DBList"], meta
 
     mysql_exec(f"INSERT INTO `{sub_db}`.orders (id, note) VALUES (2, 'two')")
     c = confluent_kafka.Consumer({

@@ -405,6 +405,38 @@ pub fn modify_consumption_timestamp(ctx: &Ctx<'_>, p: &Params) -> Result<Fields,
     Ok(Fields::new())
 }
 
+/// DescribeSubscriptionMeta: where the consumer group `Sid` reads — its
+/// subscription's topic, objects, the endpoint and the group's checkpoint.
+/// OpenDTS subscriptions are not split into sub-tasks: the one entry is the
+/// group's own subscription, listed when `SubMigrationJobIds` names its task
+/// (or instance) or `Topics` names its topic.
+pub fn describe_subscription_meta(ctx: &Ctx<'_>, p: &Params) -> Result<Fields, ApiError> {
+    let sid = p.required("Sid")?.trim();
+    let list = |name: &str| -> Vec<String> {
+        p.opt(name).map(|v| v.trim_matches(|c| c == '[' || c == ']').split(',').map(|s| s.trim().trim_matches('"').to_string()).filter(|s| !s.is_empty()).collect()).unwrap_or_default()
+    };
+    let (jobs, topics) = (list("SubMigrationJobIds"), list("Topics"));
+    if jobs.is_empty() && topics.is_empty() {
+        return Err(ApiError::missing("SubMigrationJobIds"));
+    }
+    let group = ctx.state.store.consumer_group_by_id(sid)?.ok_or_else(|| group_not_found(sid))?;
+    // Another tenant's group is as unknown as a missing one.
+    let job = ctx.state.store.get_job(Some(&ctx.owner), &group.job_id)?.ok_or_else(|| group_not_found(sid))?;
+    let topic = opendts_engine::consumers::topic_name(&job);
+    let wanted = jobs.iter().any(|j| *j == job.job_id || *j == job.instance_id) || topics.contains(&topic);
+    let mut meta = Vec::new();
+    if wanted {
+        let mut entry = Map::new();
+        entry.insert("Sid".into(), Value::from(group.group_id.clone()));
+        entry.insert("Topic".into(), Value::from(topic));
+        entry.insert("DBList".into(), Value::from(job.db_list.clone().unwrap_or_default()));
+        entry.insert("DProxyUrl".into(), Value::from(ctx.state.subscription_host.clone().unwrap_or_default()));
+        entry.insert("Checkpoint".into(), Value::from(group.checkpoint_ms.map_or(0, |ms| ms.div_euclid(1000))));
+        meta.push(Value::Object(entry));
+    }
+    Ok(fields([("SubscriptionMetaList", Value::Array(meta)), ("Success", Value::from("true"))]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -81,6 +81,7 @@ pub async fn dispatch(ctx: &Ctx<'_>, action: &str, p: &Params) -> Result<Fields,
         "ModifyConsumerGroupPassword" => consumer::modify_consumer_group_password(ctx, p),
         "DeleteConsumerGroup" => consumer::delete_consumer_group(ctx, p),
         "ModifyConsumptionTimestamp" => consumer::modify_consumption_timestamp(ctx, p),
+        "DescribeSubscriptionMeta" => consumer::describe_subscription_meta(ctx, p),
         _ => Err(ApiError::new(
             404,
             "InvalidAction.NotFound",
