@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import REPO, mysql_exec
+from conftest import REPO, mysql_exec, pg_drop_database, pg_exec
 from dtsclient import REGION, is_true, poll
 from jobs import create_instance, dump
 
@@ -209,3 +209,38 @@ def test_kill_9_during_capture_loses_and_repeats_nothing(server_factory, mysql, 
     assert ids == list(range(1, i + 1)), ids
     assert [r.offset for r in records] == list(range(records[0].offset, records[0].offset + i))
     raw.call("DeleteDtsJob", {"DtsJobId": job})
+
+
+def test_a_postgresql_source_is_captured_and_consumed(raw, pg):
+    db = "kcpg_" + secrets.token_hex(4)
+    pg_exec(f"CREATE DATABASE {db}")
+    try:
+        pg_exec("CREATE TABLE orders (id int PRIMARY KEY, note text)", db=db)
+        job = create_instance(raw, "SUBSCRIBE")["JobId"]
+        r = raw.call("ConfigureSubscription", {
+            "DtsJobId": job, "DtsJobName": "pg consume", "RegionId": REGION,
+            "SourceEndpointInstanceType": "OTHER", "SourceEndpointEngineName": "PostgreSQL",
+            "SourceEndpointIP": pg.host, "SourceEndpointPort": str(pg.port), "SourceEndpointDatabaseName": db,
+            "SourceEndpointUserName": pg.user, "SourceEndpointPassword": pg.password,
+            "DbList": json.dumps({"public": {"name": "public", "all": True}}),
+            "SubscriptionInstanceNetworkType": "classic",
+        })
+        assert is_true(r.get("Success")), r
+        raw.call("StartDtsJob", {"DtsJobId": job})
+        d = poll(lambda: raw.call("DescribeDtsJobDetail", {"DtsJobId": job}),
+                 lambda d: d.get("Status") in {"Normal", "Abnormal", "PrecheckFailed"}, timeout=60, what="Normal")
+        assert d["Status"] == "Normal", dump(d)
+        group = raw.call("CreateConsumerChannel", {"DtsJobId": job, "ConsumerGroupName": "pg",
+                                                   "ConsumerGroupUserName": "reader", "ConsumerGroupPassword": PASSWORD})
+        group_id = group.get("ConsumerGroupID") or group.get("ConsumerGroupId")
+        d = raw.call("DescribeDtsJobDetail", {"DtsJobId": job})
+        pg_exec("INSERT INTO orders VALUES (1, 'one'); UPDATE orders SET note = 'uno' WHERE id = 1;"
+                "DELETE FROM orders WHERE id = 1;", db=db)
+        records = consume_all(d["SubscriptionHost"]["PrivateHost"], d["SubscribeTopic"], group_id, "reader", n=3)
+        decoded = [decode(r.value) for r in records]
+        assert [x["operation"] for x in decoded] == ["INSERT", "UPDATE", "DELETE"], decoded
+        assert decoded[0]["source"]["sourceType"] == "PostgreSQL", decoded[0]
+        assert decoded[1]["afterImages"][1]["value"] == b"uno", decoded[1]
+        raw.call("DeleteDtsJob", {"DtsJobId": job})
+    finally:
+        pg_drop_database(db)

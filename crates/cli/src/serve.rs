@@ -26,6 +26,9 @@ pub struct ServeArgs {
     /// Rows per write statement.
     #[arg(long, env = "OPENDTS_BATCH_ROWS", default_value_t = PipelineConfig::default().batch_rows)]
     batch_rows: usize,
+    /// Hours a subscription's change log keeps records.
+    #[arg(long, env = "OPENDTS_CHANGE_LOG_RETENTION_HOURS", default_value_t = PipelineConfig::default().change_log_retention_hours)]
+    change_log_retention_hours: u32,
     /// Address of the Kafka-protocol endpoint that serves subscriptions to consumers (port 0: any free port).
     #[arg(long, env = "OPENDTS_KAFKA_LISTEN", default_value = "127.0.0.1:18001")]
     kafka_listen: SocketAddr,
@@ -77,6 +80,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         full_load_workers: args.full_load_workers.max(1),
         chunk_rows: args.chunk_rows.max(1),
         batch_rows: args.batch_rows.max(1),
+        change_log_retention_hours: args.change_log_retention_hours.max(1),
     };
     let engine = Engine::with_config(store.clone(), pipeline);
     let subscription_host = start_kafka_endpoint(&args, &engine).await?;

@@ -88,7 +88,8 @@ impl Engine {
             return Ok(log.clone());
         }
         let dir = crate::pipeline::change_log_dir(self, job_id);
-        let log = ChangeLog::open(&dir, LogOptions::default())?;
+        let retention_ms = i64::from(self.config.change_log_retention_hours) * 3_600_000;
+        let log = ChangeLog::open(&dir, LogOptions { retention_ms: Some(retention_ms), ..LogOptions::default() })?;
         let shared = SharedLog {
             reader: log.reader(),
             writer: Arc::new(Mutex::new(log)),

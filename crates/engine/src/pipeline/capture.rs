@@ -73,6 +73,24 @@ pub(crate) fn log_dir(engine: &Engine, job_id: &str) -> PathBuf {
     engine.store().data_dir().join("changelog").join(job_id)
 }
 
+/// How often old segments are dropped from the log (retention window).
+const RETENTION_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Drops the segments older than the retention window.
+async fn enforce_retention(log: &SharedLog) -> Result<(), PipelineError> {
+    let writer = log.writer.clone();
+    let dropped = tokio::task::spawn_blocking(move || {
+        writer.lock().unwrap_or_else(|p| p.into_inner()).enforce_retention(now_millis())
+    })
+    .await
+    .map_err(log_error)?
+    .map_err(log_error)?;
+    if dropped > 0 {
+        tracing::info!(records = dropped, "change log records past the retention window dropped");
+    }
+    Ok(())
+}
+
 /// Appends a batch on a blocking thread (the log writes and fsyncs files).
 async fn append(log: &SharedLog, records: Vec<Record>) -> Result<(), PipelineError> {
     let writer = log.writer.clone();
@@ -116,7 +134,12 @@ pub(super) async fn run(engine: &Engine, job: &Job, db_list: &DbList, source: &m
     })?;
 
     let mut stats = Stats::new();
+    let mut retained = std::time::Instant::now() - RETENTION_EVERY;
     loop {
+        if retained.elapsed() >= RETENTION_EVERY {
+            enforce_retention(&log).await?;
+            retained = std::time::Instant::now();
+        }
         let Some(first) = rx.recv().await else {
             return Err(DbError { retryable: true, message: "the change stream reader stopped".into() }.into());
         };

@@ -33,11 +33,14 @@ pub struct PipelineConfig {
     pub chunk_rows: u64,
     /// Rows per write statement (bounds memory: workers × 3 batches).
     pub batch_rows: usize,
+    /// How long a subscription's change log keeps records (whole segments
+    /// older than this are dropped).
+    pub change_log_retention_hours: u32,
 }
 
 impl Default for PipelineConfig {
     fn default() -> Self {
-        PipelineConfig { full_load_workers: 4, chunk_rows: 20_000, batch_rows: 1_000 }
+        PipelineConfig { full_load_workers: 4, chunk_rows: 20_000, batch_rows: 1_000, change_log_retention_hours: 24 }
     }
 }
 
