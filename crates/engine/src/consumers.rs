@@ -16,21 +16,69 @@ use opendts_core::job::Job;
 use opendts_core::status::JobType;
 use opendts_kafka::{AuthError, Backend, FetchError, FetchResult, ListedOffset, OffsetSpec, Principal, Record};
 use opendts_store::ConsumptionClient;
-use std::sync::{Arc, Weak};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
 
 /// The Kafka topic of a subscription, in DTS's style: `<region>_<job id>_version2`.
 pub fn topic_name(job: &Job) -> String {
     format!("{}_{}_version2", job.region.replace('-', "_"), job.job_id)
 }
 
+/// How long a looked-up group and subscription serve consumer requests
+/// before they are read from the store again (a deleted group stops working
+/// within this time).
+const LOOKUP_TTL: Duration = Duration::from_secs(2);
+
+/// How often a consumer's presence is written to the store (every Fetch
+/// would be a write per poll; the store only needs to know it is alive).
+const TOUCH_EVERY: Duration = Duration::from_secs(5);
+
 /// The engine's subscriptions as a Kafka backend.
 pub struct SubscriptionBackend {
     engine: Weak<Engine>,
+    /// Group ID → (when read, its subscription).
+    jobs: Mutex<HashMap<String, (Instant, Job)>>,
+    /// Group ID → when its presence was last written.
+    touched: Mutex<HashMap<String, Instant>>,
+    /// Topic → the notification of its log's appends.
+    notifies: Mutex<HashMap<String, Arc<tokio::sync::Notify>>>,
 }
 
 impl SubscriptionBackend {
     pub fn new(engine: &Arc<Engine>) -> SubscriptionBackend {
-        SubscriptionBackend { engine: Arc::downgrade(engine) }
+        SubscriptionBackend {
+            engine: Arc::downgrade(engine),
+            jobs: Mutex::new(HashMap::new()),
+            touched: Mutex::new(HashMap::new()),
+            notifies: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The subscription of a consumer group, from a short-lived cache.
+    fn group_job(&self, engine: &Engine, group_id: &str) -> Result<Job, FetchError> {
+        if let Some((at, job)) = self.jobs.lock().unwrap_or_else(|p| p.into_inner()).get(group_id) {
+            if at.elapsed() < LOOKUP_TTL {
+                return Ok(job.clone());
+            }
+        }
+        let group = engine.store().consumer_group_by_id(group_id).map_err(internal)?.ok_or(FetchError::TopicNotAuthorized)?;
+        let job = engine.store().get_job(None, &group.job_id).map_err(internal)?.ok_or(FetchError::UnknownTopic)?;
+        self.jobs.lock().unwrap_or_else(|p| p.into_inner()).insert(group_id.to_string(), (Instant::now(), job.clone()));
+        Ok(job)
+    }
+
+    /// Records that the group's consumer is alive, at most every [`TOUCH_EVERY`].
+    fn touch(&self, engine: &Engine, principal: &Principal, end: i64) {
+        let mut touched = self.touched.lock().unwrap_or_else(|p| p.into_inner());
+        if touched.get(&principal.scope).is_some_and(|at| at.elapsed() < TOUCH_EVERY) {
+            return;
+        }
+        touched.insert(principal.scope.clone(), Instant::now());
+        drop(touched);
+        if let Err(e) = engine.store().touch_consumer(&principal.scope, end, &client(principal)) {
+            tracing::warn!(group = %principal.scope, error = %e, "cannot record the consumer's presence");
+        }
     }
 
     fn engine(&self) -> Result<Arc<Engine>, FetchError> {
@@ -40,12 +88,7 @@ impl SubscriptionBackend {
     /// The subscription the principal's group belongs to, checked against `topic`.
     fn job_for(&self, principal: &Principal, topic: &str) -> Result<(Arc<Engine>, Job), FetchError> {
         let engine = self.engine()?;
-        let group = engine
-            .store()
-            .consumer_group_by_id(&principal.scope)
-            .map_err(internal)?
-            .ok_or(FetchError::TopicNotAuthorized)?;
-        let job = engine.store().get_job(None, &group.job_id).map_err(internal)?.ok_or(FetchError::UnknownTopic)?;
+        let job = self.group_job(&engine, &principal.scope)?;
         if topic_name(&job) != topic {
             return Err(FetchError::TopicNotAuthorized);
         }
@@ -104,7 +147,7 @@ impl Backend for SubscriptionBackend {
         let from = u64::try_from(offset).map_err(|_| FetchError::OffsetOutOfRange)?;
         let stored = log.reader.read(from, max_bytes).map_err(log_error)?;
         let end = log.reader.end_offset() as i64;
-        let _ = engine.store().touch_consumer(&principal.scope, end, &client(principal));
+        self.touch(&engine, principal, end);
         Ok(FetchResult {
             records: stored
                 .into_iter()
@@ -168,6 +211,9 @@ impl Backend for SubscriptionBackend {
     }
 
     fn data_notify(&self, topic: &str) -> Option<Arc<tokio::sync::Notify>> {
+        if let Some(n) = self.notifies.lock().unwrap_or_else(|p| p.into_inner()).get(topic) {
+            return Some(n.clone());
+        }
         let engine = self.engine.upgrade()?;
         let job_id = topic.strip_suffix("_version2")?.rsplit('_').next()?.to_string();
         // Only a subscription that exists has a log worth opening.
@@ -175,6 +221,8 @@ impl Backend for SubscriptionBackend {
         if job.job_type != JobType::Subscribe || topic_name(&job) != topic {
             return None;
         }
-        Some(engine.change_log(&job_id).ok()?.appended)
+        let notify = engine.change_log(&job_id).ok()?.appended;
+        self.notifies.lock().unwrap_or_else(|p| p.into_inner()).insert(topic.to_string(), notify.clone());
+        Some(notify)
     }
 }
