@@ -480,7 +480,7 @@ impl ChangeApplier {
         let tx = guarded(client.transaction(), || "begin applying changes".into()).await?;
         // Every row operation counts as applied, including those a later
         // change of the batch made moot (merged away).
-        for op in &ops {
+        for op in ops {
             execute(&tx, statements, op).await?;
         }
         record(&tx, statements, job_key, position, source_time).await?;
@@ -916,6 +916,17 @@ fn by_column(rows: &[TextRow], width: usize) -> Vec<Vec<Text>> {
     (0..width).map(|i| rows.iter().map(|r| r[i].clone()).collect()).collect()
 }
 
+/// [`by_column`] moving the values rather than copying them.
+fn into_columns(rows: Vec<TextRow>, width: usize) -> Vec<Vec<Text>> {
+    let mut cols: Vec<Vec<Text>> = (0..width).map(|_| Vec::with_capacity(rows.len())).collect();
+    for row in rows {
+        for (col, value) in cols.iter_mut().zip(row) {
+            col.push(value);
+        }
+    }
+    cols
+}
+
 fn arrays(n: usize, first: usize) -> String {
     (0..n).map(|i| format!("${}::text[]", first + i)).collect::<Vec<_>>().join(", ")
 }
@@ -1032,8 +1043,8 @@ async fn run(
 }
 
 /// Executes one operation; returns the number of changes it carried.
-async fn execute(tx: &Transaction<'_>, cache: &mut HashMap<String, Statement>, op: &Op) -> Result<u64, PgError> {
-    let emptied = match op {
+async fn execute(tx: &Transaction<'_>, cache: &mut HashMap<String, Statement>, op: Op) -> Result<u64, PgError> {
+    let emptied = match &op {
         Op::Insert { rows, .. } => rows.is_empty(),
         Op::Upsert { keys, .. } => keys.is_empty(),
         Op::Delete { keys, .. } => keys.is_empty(),
@@ -1047,44 +1058,45 @@ async fn execute(tx: &Transaction<'_>, cache: &mut HashMap<String, Statement>, o
     let id = &table.id;
     match op {
         Op::Insert { columns, rows, .. } => {
-            let cols = by_column(rows, columns.len());
+            let n = rows.len() as u64;
+            let cols = into_columns(rows, columns.len());
             let params: Vec<&(dyn ToSql + Sync)> = cols.iter().map(|c| c as &(dyn ToSql + Sync)).collect();
-            run(tx, cache, insert_sql(&table, columns, false), &params, id).await?;
-            Ok(rows.len() as u64)
+            run(tx, cache, insert_sql(&table, &columns, false), &params, id).await?;
+            Ok(n)
         }
         Op::Upsert { columns, rows, keys, .. } => {
             // Rows a later change of the batch decided are left out.
-            let live: Vec<TextRow>;
             let rows = if keys.len() == rows.len() {
                 rows
             } else {
                 let mut at: Vec<usize> = keys.values().copied().collect();
                 at.sort_unstable();
-                live = at.into_iter().map(|i| rows[i].clone()).collect();
-                &live
+                let mut slots: Vec<Option<TextRow>> = rows.into_iter().map(Some).collect();
+                at.into_iter().filter_map(|i| slots.get_mut(i).and_then(Option::take)).collect()
             };
-            let cols = by_column(rows, columns.len());
+            let n = rows.len() as u64;
+            let cols = into_columns(rows, columns.len());
             let params: Vec<&(dyn ToSql + Sync)> = cols.iter().map(|c| c as &(dyn ToSql + Sync)).collect();
-            run(tx, cache, insert_sql(&table, columns, true), &params, id).await?;
-            Ok(rows.len() as u64)
+            run(tx, cache, insert_sql(&table, &columns, true), &params, id).await?;
+            Ok(n)
         }
         Op::Delete { keys, .. } => {
-            let keys: Vec<TextRow> = keys.iter().cloned().collect();
-            let cols = by_column(&keys, table.key.len());
+            let n = keys.len() as u64;
+            let cols = into_columns(keys.into_iter().collect(), table.key.len());
             let params: Vec<&(dyn ToSql + Sync)> = cols.iter().map(|c| c as &(dyn ToSql + Sync)).collect();
             run(tx, cache, delete_sql(&table), &params, id).await?;
-            Ok(keys.len() as u64)
+            Ok(n)
         }
         Op::DeleteExact { columns, row, .. } => {
             let params: Vec<&(dyn ToSql + Sync)> = row.iter().map(|c| c as &(dyn ToSql + Sync)).collect();
-            run(tx, cache, delete_exact_sql(&table, columns), &params, id).await?;
+            run(tx, cache, delete_exact_sql(&table, &columns), &params, id).await?;
             Ok(1)
         }
         Op::Update { columns, old_keys, rows, .. } => {
-            let mut cols = by_column(old_keys, table.key.len());
-            cols.extend(by_column(rows, columns.len()));
+            let mut cols = by_column(&old_keys, table.key.len());
+            cols.extend(by_column(&rows, columns.len()));
             let params: Vec<&(dyn ToSql + Sync)> = cols.iter().map(|c| c as &(dyn ToSql + Sync)).collect();
-            let st = prepared(tx, cache, update_sql(&table, columns)).await?;
+            let st = prepared(tx, cache, update_sql(&table, &columns)).await?;
             let done = guarded(tx.query(&st, &params), || format!("apply changes to {id}")).await?;
             let mut updated = HashSet::new();
             for r in done {
@@ -1096,7 +1108,7 @@ async fn execute(tx: &Transaction<'_>, cache: &mut HashMap<String, Statement>, o
             // already moved); rows found by neither are inserted.
             let key_pos: Vec<usize> = table.key.iter().map(|k| columns.iter().position(|c| c == k).unwrap_or(0)).collect();
             let (mut deletes, mut retry_keys, mut retry, mut upserts) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-            for (i, (old, new)) in old_keys.iter().zip(rows).enumerate() {
+            for (i, (old, new)) in old_keys.iter().zip(&rows).enumerate() {
                 if updated.contains(&i) {
                     continue;
                 }
@@ -1110,15 +1122,15 @@ async fn execute(tx: &Transaction<'_>, cache: &mut HashMap<String, Statement>, o
                 }
             }
             if !deletes.is_empty() {
-                Box::pin(execute(tx, cache, &Op::delete(table.clone(), deletes))).await?;
+                Box::pin(execute(tx, cache, Op::delete(table.clone(), deletes))).await?;
             }
             if !retry.is_empty() {
                 let op = Op::Update { table: table.clone(), columns: columns.clone(), old_keys: retry_keys, rows: retry, keys: HashSet::new() };
-                Box::pin(execute(tx, cache, &op)).await?;
+                Box::pin(execute(tx, cache, op)).await?;
             }
             if !upserts.is_empty() {
                 let op = Op::upsert(table.clone(), columns.clone(), upserts, &key_pos);
-                Box::pin(execute(tx, cache, &op)).await?;
+                Box::pin(execute(tx, cache, op)).await?;
             }
             Ok(rows.len() as u64)
         }
