@@ -12,31 +12,14 @@ use opendts_core::secret::Secret;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+mod support;
+use support::admin;
+
 const T: Duration = Duration::from_secs(5);
 const SYNC: MigrationMode =
     MigrationMode { structure_initialization: true, data_initialization: true, data_synchronization: true };
 const MIGRATE: MigrationMode =
     MigrationMode { structure_initialization: true, data_initialization: true, data_synchronization: false };
-
-fn env_or(name: &str, default: &str) -> String {
-    std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_string())
-}
-
-/// The admin endpoint, or None (with a note) when no server is configured.
-fn admin(test: &str) -> Option<Endpoint> {
-    let Ok(port) = std::env::var("OPENDTS_TEST_MYSQL_PORT") else {
-        eprintln!("skipping {test}: OPENDTS_TEST_MYSQL_PORT is not set (start a server with scripts/db/start-mariadb.sh)");
-        return None;
-    };
-    Some(Endpoint {
-        engine_name: "MySQL".into(),
-        ip: env_or("OPENDTS_TEST_MYSQL_HOST", "127.0.0.1"),
-        port,
-        user_name: env_or("OPENDTS_TEST_MYSQL_USER", "root"),
-        password: Secret::new(env_or("OPENDTS_TEST_MYSQL_PASSWORD", "opendts-root")),
-        ..Default::default()
-    })
-}
 
 /// A name no other test (or test run) uses.
 fn unique(tag: &str) -> String {

@@ -47,6 +47,7 @@ use change_applier_adapter;
 
 mod mysql;
 mod postgres;
+mod selection;
 
 use crate::pipeline::sink::Sink;
 use crate::pipeline::source::Source;

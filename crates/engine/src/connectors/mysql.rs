@@ -7,6 +7,7 @@ use crate::BoxFuture;
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
 use opendts_connector_mysql::binlog::{self, BinlogError, BinlogSource, BinlogSourceConfig, TableFilter};
+use super::selection::{self, mapping, SelectedTable, Selection};
 use opendts_connector_mysql::schema::{self, TableMapping};
 use opendts_connector_mysql::{apply, session, sink, snapshot, translate, MySqlError};
 use opendts_core::change::{ChangeEvent, SourcePosition};
@@ -39,10 +40,22 @@ fn server_id(job_id: &str) -> u32 {
     0x4000_0000 | (hash & 0x3fff_ffff)
 }
 
-type Mappings = Arc<HashMap<TableId, Arc<TableMapping>>>;
+type Mappings = selection::Mappings<TableMapping>;
 
-fn mapping<'m>(mappings: &'m Mappings, table: &SourceTable) -> DbResult<&'m Arc<TableMapping>> {
-    mappings.get(&table.source).ok_or_else(|| DbError::fatal(format!("the source table {} is not selected", table.source)))
+impl SelectedTable for TableMapping {
+    fn source_id(&self) -> &TableId {
+        &self.source
+    }
+
+    fn source_table(&self) -> SourceTable {
+        SourceTable {
+            source: self.source.clone(),
+            dest: self.dest.clone(),
+            dest_columns: self.columns.iter().map(|c| c.dest.clone()).collect(),
+            schema: Arc::new(self.schema.clone()),
+            estimated_rows: self.estimated_rows,
+        }
+    }
 }
 
 /// A MySQL-family source.
@@ -51,39 +64,14 @@ pub(crate) struct MySqlSource {
     job_id: String,
     db_list: Arc<DbList>,
     conn: Conn,
-    tables: Vec<SourceTable>,
-    mappings: Mappings,
+    selection: Selection<TableMapping>,
 }
 
 impl MySqlSource {
     pub(crate) async fn open(endpoint: &Endpoint, db_list: &DbList, job_id: &str) -> DbResult<MySqlSource> {
         let mut conn = session::source(endpoint).await?;
-        let selected = schema::selected_tables(&mut conn, db_list).await?;
-        let tables = selected
-            .iter()
-            .map(|m| SourceTable {
-                source: m.source.clone(),
-                dest: m.dest.clone(),
-                dest_columns: m.columns.iter().map(|c| c.dest.clone()).collect(),
-                schema: Arc::new(m.schema.clone()),
-                estimated_rows: m.estimated_rows,
-            })
-            .collect();
-        let mappings = selected.into_iter().map(|m| (m.source.clone(), Arc::new(m))).collect();
-        Ok(MySqlSource {
-            endpoint: endpoint.clone(),
-            job_id: job_id.to_string(),
-            db_list: Arc::new(db_list.clone()),
-            conn,
-            tables,
-            mappings: Arc::new(mappings),
-        })
-    }
-
-    fn sorted_mappings(&self) -> Vec<&Arc<TableMapping>> {
-        let mut tables: Vec<&Arc<TableMapping>> = self.mappings.values().collect();
-        tables.sort_by(|a, b| a.source.cmp(&b.source));
-        tables
+        let selection = Selection::new(schema::selected_tables(&mut conn, db_list).await?);
+        Ok(MySqlSource { endpoint: endpoint.clone(), job_id: job_id.to_string(), db_list: Arc::new(db_list.clone()), conn, selection })
     }
 
     /// Databases, then tables (with keys, indexes and foreign keys: the
@@ -91,9 +79,7 @@ impl MySqlSource {
     async fn mysql_schema_plan(&mut self) -> DbResult<SchemaPlan> {
         let mut plan = SchemaPlan::default();
         let views = schema::selected_views(&mut self.conn, &self.db_list).await?;
-        let mappings = self.mappings.clone();
-        let mut tables: Vec<&Arc<TableMapping>> = mappings.values().collect();
-        tables.sort_by(|a, b| a.source.cmp(&b.source));
+        let tables = self.selection.sorted();
 
         let mut databases: BTreeMap<String, String> = BTreeMap::new();
         for t in &tables {
@@ -134,12 +120,11 @@ impl Source for MySqlSource {
     }
 
     fn tables(&self) -> &[SourceTable] {
-        &self.tables
+        self.selection.tables()
     }
 
     fn retain_tables(&mut self, keep: &HashSet<TableId>) {
-        self.tables.retain(|t| keep.contains(&t.source));
-        self.mappings = Arc::new(self.mappings.iter().filter(|(id, _)| keep.contains(*id)).map(|(k, v)| (k.clone(), v.clone())).collect());
+        self.selection.retain(keep);
     }
 
     fn native_schema_plan(&mut self) -> BoxFuture<'_, DbResult<SchemaPlan>> {
@@ -148,14 +133,14 @@ impl Source for MySqlSource {
 
     fn table_defs(&mut self) -> BoxFuture<'_, DbResult<Vec<TableDef>>> {
         Box::pin(async move {
-            let tables: Vec<TableMapping> = self.sorted_mappings().into_iter().map(|m| (**m).clone()).collect();
+            let tables = self.selection.sorted();
             Ok(translate::table_defs(&mut self.conn, &tables).await?)
         })
     }
 
     fn plan_chunks<'a>(&'a mut self, table: &'a SourceTable, chunk_rows: u64) -> BoxFuture<'a, DbResult<Vec<Chunk>>> {
         Box::pin(async move {
-            let m = mapping(&self.mappings, table)?.clone();
+            let m = mapping(self.selection.mappings(), table)?.clone();
             Ok(snapshot::plan_chunks(&mut self.conn, &m, chunk_rows).await?)
         })
     }
@@ -178,7 +163,7 @@ impl Source for MySqlSource {
     fn reader(&self) -> BoxFuture<'_, DbResult<Box<dyn ChunkReader>>> {
         Box::pin(async move {
             let conn = session::source(&self.endpoint).await?;
-            Ok(Box::new(MySqlReader { conn, mappings: self.mappings.clone(), in_snapshot: false }) as Box<dyn ChunkReader>)
+            Ok(Box::new(MySqlReader { conn, mappings: self.selection.mappings().clone(), in_snapshot: false }) as Box<dyn ChunkReader>)
         })
     }
 

@@ -12,6 +12,7 @@ use crate::pipeline::source::{ChangeStream, ChunkReader, SchemaPlan, Source, Sou
 use crate::pipeline::{DbError, DbResult, DdlStep};
 use crate::BoxFuture;
 use opendts_connector_postgres::error::PgError;
+use super::selection::{self, mapping, SelectedTable, Selection};
 use opendts_connector_postgres::schema::{self, TableMapping};
 use opendts_connector_postgres::sink::OnConflict;
 use opendts_connector_postgres::wal::{self, SlotInfo, WalError, WalSource, WalSourceConfig};
@@ -37,14 +38,27 @@ fn wal_error(e: WalError) -> DbError {
     DbError { retryable: e.is_retryable(), message: format!("cannot read the source's logical replication slot: {e}") }
 }
 
-type Mappings = Arc<HashMap<TableId, Arc<TableMapping>>>;
+type Mappings = selection::Mappings<TableMapping>;
+
+impl SelectedTable for TableMapping {
+    fn source_id(&self) -> &TableId {
+        &self.source
+    }
+
+    fn source_table(&self) -> SourceTable {
+        SourceTable {
+            source: self.source.clone(),
+            dest: self.dest.clone(),
+            dest_columns: self.columns.iter().map(|c| c.dest.clone()).collect(),
+            schema: Arc::new(self.schema.clone()),
+            estimated_rows: self.estimated_rows,
+        }
+    }
+}
 
 /// Bytes of COPY text per piece sent to a PostgreSQL destination.
 const COPY_PIECE_BYTES: usize = 1 << 20;
 
-fn mapping<'m>(mappings: &'m Mappings, table: &SourceTable) -> DbResult<&'m Arc<TableMapping>> {
-    mappings.get(&table.source).ok_or_else(|| DbError::fatal(format!("the source table {} is not selected", table.source)))
-}
 
 /// A PostgreSQL source (one database: the endpoint's).
 pub(crate) struct PgSource {
@@ -52,8 +66,7 @@ pub(crate) struct PgSource {
     job_id: String,
     client: Client,
     db_list: DbList,
-    tables: Vec<SourceTable>,
-    mappings: Mappings,
+    selection: Selection<TableMapping>,
     /// The slot created by this run, holding its exported snapshot open.
     slot: Option<SlotInfo>,
 }
@@ -61,32 +74,8 @@ pub(crate) struct PgSource {
 impl PgSource {
     pub(crate) async fn open(endpoint: &Endpoint, db_list: &DbList, job_id: &str) -> DbResult<PgSource> {
         let client = session::source(endpoint).await?;
-        let selected = schema::selected_tables(&client, db_list).await?;
-        let mut source = PgSource {
-            endpoint: endpoint.clone(),
-            job_id: job_id.to_string(),
-            client,
-            db_list: db_list.clone(),
-            tables: Vec::new(),
-            mappings: Arc::new(HashMap::new()),
-            slot: None,
-        };
-        source.set_tables(selected);
-        Ok(source)
-    }
-
-    fn set_tables(&mut self, selected: Vec<TableMapping>) {
-        self.tables = selected
-            .iter()
-            .map(|m| SourceTable {
-                source: m.source.clone(),
-                dest: m.dest.clone(),
-                dest_columns: m.columns.iter().map(|c| c.dest.clone()).collect(),
-                schema: Arc::new(m.schema.clone()),
-                estimated_rows: m.estimated_rows,
-            })
-            .collect();
-        self.mappings = Arc::new(selected.into_iter().map(|m| (m.source.clone(), Arc::new(m))).collect());
+        let selection = Selection::new(schema::selected_tables(&client, db_list).await?);
+        Ok(PgSource { endpoint: endpoint.clone(), job_id: job_id.to_string(), client, db_list: db_list.clone(), selection, slot: None })
     }
 
     /// Reads the selected tables again as the slot's snapshot sees them, so
@@ -96,7 +85,7 @@ impl PgSource {
         snapshot::begin_snapshot_read(&self.client, Some(snapshot_name)).await?;
         let selected = schema::selected_tables(&self.client, &self.db_list).await;
         snapshot::end_snapshot_read(&self.client).await?;
-        self.set_tables(selected?);
+        self.selection = Selection::new(selected?);
         Ok(())
     }
 
@@ -107,7 +96,7 @@ impl PgSource {
     /// Schemas, sequences, tables, keys and constraints before the data;
     /// indexes, foreign keys, views and sequence values after it.
     async fn pg_schema_plan(&self) -> DbResult<SchemaPlan> {
-        let tables: Vec<TableMapping> = self.sorted_mappings().into_iter().map(|m| (**m).clone()).collect();
+        let tables = self.selection.sorted();
         let plan = objects::schema_plan(&self.client, &self.db_list, &tables).await?;
         let sequences = objects::sequence_values(&self.client, &self.db_list, &tables).await?;
         let step = |s: objects::DdlStep| DdlStep { what: s.what, sql: s.sql, default_schema: None };
@@ -121,7 +110,7 @@ impl PgSource {
     /// DDL capture triggers can be installed (superuser), the DDL log and the
     /// schemas selected whole (tables created there later join it).
     async fn publication_spec(&self) -> DbResult<wal::PublicationSpec> {
-        let ids: Vec<TableId> = self.tables.iter().map(|t| t.source.clone()).collect();
+        let ids: Vec<TableId> = self.selection.tables().iter().map(|t| t.source.clone()).collect();
         let capture = match wal::install_ddl_capture(&self.endpoint).await {
             Ok(_) => true,
             Err(WalError::DdlCaptureDenied(why)) => {
@@ -136,12 +125,6 @@ impl PgSource {
             ddl_log: capture,
         })
     }
-
-    fn sorted_mappings(&self) -> Vec<&Arc<TableMapping>> {
-        let mut tables: Vec<&Arc<TableMapping>> = self.mappings.values().collect();
-        tables.sort_by(|a, b| a.source.cmp(&b.source));
-        tables
-    }
 }
 
 impl Source for PgSource {
@@ -150,12 +133,11 @@ impl Source for PgSource {
     }
 
     fn tables(&self) -> &[SourceTable] {
-        &self.tables
+        self.selection.tables()
     }
 
     fn retain_tables(&mut self, keep: &HashSet<TableId>) {
-        self.tables.retain(|t| keep.contains(&t.source));
-        self.mappings = Arc::new(self.mappings.iter().filter(|(id, _)| keep.contains(*id)).map(|(k, v)| (k.clone(), v.clone())).collect());
+        self.selection.retain(keep);
     }
 
     fn native_schema_plan(&mut self) -> BoxFuture<'_, DbResult<SchemaPlan>> {
@@ -164,14 +146,14 @@ impl Source for PgSource {
 
     fn table_defs(&mut self) -> BoxFuture<'_, DbResult<Vec<TableDef>>> {
         Box::pin(async move {
-            let tables: Vec<TableMapping> = self.sorted_mappings().into_iter().map(|m| (**m).clone()).collect();
+            let tables = self.selection.sorted();
             Ok(translate::table_defs(&self.client, &tables).await?)
         })
     }
 
     fn plan_chunks<'a>(&'a mut self, table: &'a SourceTable, chunk_rows: u64) -> BoxFuture<'a, DbResult<Vec<Chunk>>> {
         Box::pin(async move {
-            let m = mapping(&self.mappings, table)?.clone();
+            let m = mapping(self.selection.mappings(), table)?.clone();
             Ok(snapshot::plan_chunks(&self.client, &m, chunk_rows).await?)
         })
     }
@@ -215,7 +197,7 @@ impl Source for PgSource {
                 client,
                 endpoint: self.endpoint.clone(),
                 job_id: self.job_id.clone(),
-                mappings: self.mappings.clone(),
+                mappings: self.selection.mappings().clone(),
                 snapshot: self.snapshot_name(),
                 own_snapshot: None,
                 in_txn: false,
