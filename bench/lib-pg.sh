@@ -14,7 +14,7 @@ OPENDTS_BIN="${OPENDTS_BIN:-$REPO/target/release/opendts}"
 RUN_TAG="b$$_$(printf '%04x' $((RANDOM % 65536)))"
 
 _DBS=() _SUBS=() _PUBS=() _SLOTS=() _JOBS=()
-DTS_PID="" DTS_DATA="" DTS_PORT="" DTS_AK="" DTS_SK="" DTS_KEEP_LOG=""
+DTS_PID="" DTS_DATA="" DTS_PORT="" DTS_AK="" DTS_SK="" DTS_KEEP_LOG="${DTS_KEEP_LOG:-}"
 
 _MISMATCHES=()
 # mismatch MSG: a destination that is not a copy of the source; the run goes on (the other methods are
@@ -107,7 +107,7 @@ elif cmd == "configure":  # configure JOB TYPE SRC_DB DST_DB SYNC(true|false)
     c.call("ConfigureDtsJob", DtsJobId=job, DtsJobName="pg bench", JobType=typ, StructureInitialization="true",
            DataInitialization="true", DataSynchronization=sync,
            DbList=json.dumps({"public": {"name": "public", "all": True}}), **ep("Source", src), **ep("Destination", dst))
-elif cmd == "full-load":  # full-load JOB: StartDtsJob, poll every 0.2 s until Finished; prints timings as JSON
+elif cmd == "full-load":  # full-load JOB: StartDtsJob, poll every 0.05 s until Finished; prints timings as JSON
     job = args[0]
     t0 = time.time()
     c.call("StartDtsJob", DtsJobId=job)
@@ -122,7 +122,7 @@ elif cmd == "full-load":  # full-load JOB: StartDtsJob, poll every 0.2 s until F
             break
         if t - t0 > 3600:
             sys.exit("full load did not finish within an hour")
-        time.sleep(0.2)
+        time.sleep(0.05)
     print(json.dumps({"total": t - t0, "data": t - (data_started or t0), "detail": d}))
 elif cmd == "wait":  # wait JOB STATUS [TIMEOUT]: poll until the job shows STATUS
     job, want = args[0], args[1]

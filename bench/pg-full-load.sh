@@ -11,7 +11,7 @@
 # table is then copied into a fresh destination database on the same server three ways:
 #   (a) OpenDTS, release build: a MIGRATION job with StructureInitialization + DataInitialization (no
 #       DataSynchronization); timed from StartDtsJob until the job is Finished (DescribeDtsJobDetail polled
-#       every 0.2 s), so precheck, schema, full load and the index built after the data are all inside.
+#       every 0.05 s), so precheck, schema, full load and the index built after the data are all inside.
 #   (b) pg_dump -t public.sbtest1 SRC | psql DST: schema + data + primary key + index.
 #   (c) psql -c "COPY sbtest1 TO STDOUT" | psql -c "COPY sbtest1 FROM STDIN" into a pre-created table with
 #       its primary key (the physical limit of one stream), then CREATE INDEX on k so that the end state is
@@ -32,7 +32,7 @@ read -r -a SERVE_ARGS <<<"${OPENDTS_SERVE_ARGS:-}"
 
 ensure_binary
 header "PostgreSQL -> PostgreSQL full load, $ROWS rows (c, pad: $CHAR_TYPE)" \
-  "(a) OpenDTS MIGRATION job (schema + full load), StartDtsJob -> Finished, polled every 0.2 s; serve ${SERVE_ARGS[*]:-(defaults)}" \
+  "(a) OpenDTS MIGRATION job (schema + full load), StartDtsJob -> Finished, polled every 0.05 s; serve ${SERVE_ARGS[*]:-(defaults)}" \
   "(b) pg_dump -t public.sbtest1 | psql (schema + data + keys)" \
   "(c) psql COPY TO STDOUT | psql COPY FROM STDIN into a pre-created table with its PK, then CREATE INDEX on k"
 
@@ -104,7 +104,7 @@ SLOTS_AFTER="$(q postgres "SELECT count(*) FROM pg_replication_slots WHERE datab
 dts delete "$JOB"
 _JOBS=()
 verify "(a)" "$DST_A"
-echo "  data phase (DataInitialization Migrating -> Finished, +-0.2 s): $DATA_SECS s; slots on the source after Finished: $SLOTS_AFTER"
+echo "  data phase (DataInitialization Migrating -> Finished, +-0.05 s): $DATA_SECS s; slots on the source after Finished: $SLOTS_AFTER"
 NOTES="$(dts_log_notes)"
 [[ -z "$NOTES" ]] || DTS_KEEP_LOG=1
 stop_opendts

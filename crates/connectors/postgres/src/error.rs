@@ -89,6 +89,21 @@ impl From<opendts_core::probe::Outcome> for PgError {
 /// last checkpoint, so a stall costs time, never data.
 pub const STALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// The next item of a driver stream, under the stall guard of [`guarded`].
+/// An item the driver has already buffered is taken without arming a timer:
+/// row streams yield millions of them, and a timer each costs more than the row.
+pub async fn guarded_next<S, T>(stream: &mut S, what: impl FnOnce() -> String) -> Result<Option<T>, PgError>
+where
+    S: futures_util::TryStream<Ok = T, Error = tokio_postgres::Error> + Unpin,
+{
+    use futures_util::{FutureExt, TryStreamExt};
+    // Dropping a pending `try_next` loses nothing: it holds no item.
+    match stream.try_next().now_or_never() {
+        Some(ready) => ready.context(what),
+        None => guarded(stream.try_next(), what).await,
+    }
+}
+
 /// Awaits a driver operation, turning a stall into a retryable error.
 pub async fn guarded<T>(
     operation: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,

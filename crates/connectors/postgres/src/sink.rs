@@ -1,5 +1,5 @@
 //! Writing to a PostgreSQL destination: schema objects, full-load chunks
-//! (COPY FROM STDIN, text format) and their checkpoints.
+//! (COPY FROM STDIN, text or binary format) and their checkpoints.
 //!
 //! A chunk's rows and the row recording that the chunk is done are committed
 //! in one transaction on the destination, so a chunk is applied exactly once
@@ -16,7 +16,8 @@ use futures_util::SinkExt;
 use opendts_core::change::SourcePosition;
 use opendts_core::row::{Cell, TableId};
 use std::collections::HashSet;
-use tokio_postgres::{Client, Transaction};
+use std::pin::Pin;
+use tokio_postgres::{Client, CopyInSink, Transaction};
 
 /// The schema OpenDTS keeps its checkpoints in, on the destination.
 pub const META_SCHEMA: &str = "opendts_meta";
@@ -158,6 +159,63 @@ pub fn copy_sql(table: &TableId, columns: &[String]) -> String {
     format!("COPY {} ({}) FROM STDIN", qualified(&table.schema, &table.table), cols.join(", "))
 }
 
+/// The two formats of PostgreSQL's COPY that pass between servers untouched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CopyFormat {
+    /// Text: every type has it, and it is the same on every server version.
+    Text,
+    /// Binary: about a quarter cheaper for both servers (no text parsing or
+    /// formatting), but only between columns of the same built-in types,
+    /// whose binary forms every server shares (see [`binary_copy_fits`]).
+    Binary,
+}
+
+impl CopyFormat {
+    /// The option list to append to a COPY statement.
+    pub fn options(self) -> &'static str {
+        match self {
+            CopyFormat::Text => "",
+            CopyFormat::Binary => " (FORMAT binary)",
+        }
+    }
+}
+
+/// Types with an OID below this one come with the server (`FirstNormalObjectId`):
+/// their binary forms do not depend on the database.
+const FIRST_USER_OID: u32 = 16_384;
+
+/// Whether rows of `source_types` (as `format_type` prints them, one per
+/// column) can be copied in binary into `columns` of the destination `table`:
+/// every column there has exactly the source's type, and that type is built
+/// in. Binary input is not checked the way text is (bytes of one type can be
+/// read as another), and user-defined types (enums, domains, composites, their
+/// arrays) carry database-specific OIDs, so anything else goes as text.
+pub async fn binary_copy_fits(client: &Client, table: &TableId, columns: &[String], source_types: &[String]) -> Result<bool, PgError> {
+    if columns.len() != source_types.len() {
+        return Ok(false);
+    }
+    let what = || format!("read the column types of {table} on the destination");
+    let rows = client
+        .query(
+            "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), a.atttypid
+             FROM pg_catalog.pg_attribute a
+             WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped",
+            &[&qualified(&table.schema, &table.table)],
+        )
+        .await
+        .context(what)?;
+    let mut dest = std::collections::HashMap::new();
+    for row in rows {
+        let name: String = row.try_get(0).context(what)?;
+        let ty: String = row.try_get(1).context(what)?;
+        let oid: u32 = row.try_get(2).context(what)?;
+        dest.insert(name, (ty, oid));
+    }
+    Ok(columns.iter().zip(source_types).all(|(c, source_type)| {
+        dest.get(c).is_some_and(|(ty, oid)| *oid < FIRST_USER_OID && ty == source_type)
+    }))
+}
+
 /// What a chunk does with a row whose key already exists on the destination.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OnConflict {
@@ -184,6 +242,8 @@ pub struct ChunkWriter<'c> {
     merge_sql: Option<String>,
     rows: u64,
     buf: Vec<u8>,
+    /// The COPY that [`Self::write_native`] streams into, open until commit.
+    native: Option<(CopyFormat, Pin<Box<CopyInSink<Bytes>>>)>,
 }
 
 impl<'c> ChunkWriter<'c> {
@@ -243,6 +303,7 @@ impl<'c> ChunkWriter<'c> {
             merge_sql,
             rows: 0,
             buf: Vec::with_capacity(COPY_PIECE + 4096),
+            native: None,
         })
     }
 
@@ -254,6 +315,7 @@ impl<'c> ChunkWriter<'c> {
         if rows.is_empty() {
             return Ok(());
         }
+        self.finish_native().await?;
         let table = self.table.clone();
         let sink = guarded(self.tx.copy_in::<_, Bytes>(self.copy_sql.as_str()), || format!("start copying into {table}")).await?;
         futures_util::pin_mut!(sink);
@@ -284,17 +346,32 @@ impl<'c> ChunkWriter<'c> {
         Ok(())
     }
 
-    /// Copies rows already in COPY text format (from a PostgreSQL source's
-    /// `COPY ... TO STDOUT`, whole rows, in this writer's column order): no
-    /// value is decoded or re-encoded, which is as fast as a copy can be.
-    pub async fn write_copy_text(&mut self, data: Vec<u8>) -> Result<(), PgError> {
-        if data.is_empty() {
-            return Ok(());
+    /// Streams a piece of a COPY stream in `format` (from a PostgreSQL
+    /// source's `COPY ... TO STDOUT`, whole rows in this writer's column
+    /// order, the binary header and trailer included): no value is decoded
+    /// or re-encoded, which is as fast as a copy can be. The pieces of one
+    /// chunk go into one COPY statement, so they may split rows anywhere;
+    /// [`Self::commit`] ends it.
+    pub async fn write_native(&mut self, format: CopyFormat, data: Vec<u8>) -> Result<(), PgError> {
+        let table = &self.table;
+        if self.native.as_ref().is_some_and(|(f, _)| *f != format) {
+            return Err(PgError::other(format!("copy rows into {table}"), "one chunk arrived in two COPY formats"));
         }
-        let table = self.table.clone();
-        let sink = guarded(self.tx.copy_in::<_, Bytes>(self.copy_sql.as_str()), || format!("start copying into {table}")).await?;
-        futures_util::pin_mut!(sink);
-        guarded(sink.send(Bytes::from(data)), || format!("copy rows into {table}")).await?;
+        if self.native.is_none() {
+            let sql = format!("{}{}", self.copy_sql, format.options());
+            let sink = guarded(self.tx.copy_in::<_, Bytes>(sql.as_str()), || format!("start copying into {table}")).await?;
+            self.native = Some((format, Box::pin(sink)));
+        }
+        if let Some((_, sink)) = self.native.as_mut() {
+            guarded(sink.send(Bytes::from(data)), || format!("copy rows into {table}")).await?;
+        }
+        Ok(())
+    }
+
+    /// Ends the COPY of [`Self::write_native`], if one is open.
+    async fn finish_native(&mut self) -> Result<(), PgError> {
+        let Some((_, mut sink)) = self.native.take() else { return Ok(()) };
+        let table = &self.table;
         let copied = guarded(sink.as_mut().finish(), || format!("copy rows into {table}")).await?;
         if let Some(merge) = &self.merge_sql {
             guarded(self.tx.batch_execute(merge), || format!("write {copied} rows into {table}")).await?;
@@ -310,7 +387,8 @@ impl<'c> ChunkWriter<'c> {
 
     /// Records the chunk as done and commits rows and record together.
     /// `snapshot` is the source position the chunk's rows were read at, when known.
-    pub async fn commit(self, job_id: &str, chunk: u32, snapshot: Option<&SourcePosition>) -> Result<u64, PgError> {
+    pub async fn commit(mut self, job_id: &str, chunk: u32, snapshot: Option<&SourcePosition>) -> Result<u64, PgError> {
+        self.finish_native().await?;
         let table = self.table.clone();
         let position = snapshot
             .map(serde_json::to_string)

@@ -24,11 +24,11 @@
 //! engine stores one plan format.
 
 use crate::cell::{self, TextKind};
-use crate::error::{guarded, Context, PgError};
+use crate::error::{guarded, guarded_next, Context, PgError};
 use crate::schema::TableMapping;
+use crate::sink::CopyFormat;
 use crate::session::{qualified, quote_ident};
 use crate::value::{decode, type_oid};
-use futures_util::TryStreamExt;
 pub use opendts_core::row::Chunk;
 use opendts_core::row::Cell;
 use tokio_postgres::{Client, SimpleQueryMessage};
@@ -87,12 +87,18 @@ async fn text_rows(client: &Client, sql: &str, what: impl Fn() -> String) -> Res
         .collect())
 }
 
-/// Plans the chunks of a table: boundaries every `chunk_rows` keys, found on
-/// the key index by the server (only the boundary keys cross the network).
-/// A table without a usable key is one unbounded chunk.
+/// Plans the chunks of a table. A key of one integer column whose values
+/// are dense is cut into equal spans from its bounds alone
+/// ([`plan_integer_spans`]); any other key gets boundaries every
+/// `chunk_rows` keys, found on the key index by the server (only the
+/// boundary keys cross the network). A table without a usable key is one
+/// unbounded chunk.
 pub async fn plan_chunks(client: &Client, m: &TableMapping, chunk_rows: u64) -> Result<Vec<Chunk>, PgError> {
     if m.schema.key.is_empty() {
         return Ok(vec![Chunk { index: 0, lower: None, upper: None }]);
+    }
+    if let Some(bounds) = plan_integer_spans(client, m, chunk_rows).await? {
+        return Ok(chunks_between(bounds));
     }
     let keys = key_columns(m);
     let key_list: Vec<&str> = keys.iter().map(|(n, _)| n.as_str()).collect();
@@ -122,6 +128,12 @@ pub async fn plan_chunks(client: &Client, m: &TableMapping, chunk_rows: u64) -> 
             .collect();
         bounds.push(cells);
     }
+    Ok(chunks_between(bounds))
+}
+
+/// Chunks from ascending boundaries: below the first, between neighbours,
+/// from the last on.
+fn chunks_between(bounds: Vec<Vec<Cell>>) -> Vec<Chunk> {
     let mut chunks = Vec::with_capacity(bounds.len() + 1);
     let mut lower = None;
     for (i, b) in bounds.into_iter().enumerate() {
@@ -129,7 +141,48 @@ pub async fn plan_chunks(client: &Client, m: &TableMapping, chunk_rows: u64) -> 
         lower = Some(b);
     }
     chunks.push(Chunk { index: chunks.len() as u32, lower, upper: None });
-    Ok(chunks)
+    chunks
+}
+
+/// How many possible key values per row an integer key may span and still
+/// be cut into equal spans: at worst a chunk then holds this many times the
+/// rows it should.
+const DENSE_SPAN_PER_ROW: i128 = 4;
+
+/// Boundaries for a key of one `smallint`/`integer`/`bigint` column: its
+/// range (two index probes) cut into spans of about `chunk_rows` rows by the
+/// table's estimated size. `None` when the key is not such a column, the
+/// size is unknown (never analyzed), or the values are too sparse for equal
+/// spans to hold similar row counts: the caller then walks the keys. Any
+/// boundaries give a correct plan (the first and last chunks are open); these
+/// only decide how even the chunks are.
+async fn plan_integer_spans(client: &Client, m: &TableMapping, chunk_rows: u64) -> Result<Option<Vec<Vec<Cell>>>, PgError> {
+    let keys = key_columns(m);
+    let [(name, ty)] = keys.as_slice() else { return Ok(None) };
+    if !matches!(ty.as_str(), "smallint" | "integer" | "bigint") || m.estimated_rows == 0 {
+        return Ok(None);
+    }
+    let what = || format!("plan chunks of {}", m.source);
+    let sql = format!("SELECT min({name})::text, max({name})::text FROM {}", table_ref(m));
+    let rows = text_rows(client, &sql, what).await?;
+    let bound = |i: usize| rows.first().and_then(|r| r.get(i).cloned().flatten()).and_then(|v| v.parse::<i64>().ok());
+    let (Some(min), Some(max)) = (bound(0), bound(1)) else {
+        return Ok(Some(Vec::new())); // no rows: one open chunk
+    };
+    let span = i128::from(max) - i128::from(min) + 1;
+    let estimated = i128::from(m.estimated_rows);
+    if span > estimated.saturating_mul(DENSE_SPAN_PER_ROW) {
+        return Ok(None);
+    }
+    let chunks = (estimated / i128::from(chunk_rows.max(1))).max(1);
+    let step = (span + chunks - 1) / chunks;
+    let bounds = (1..chunks)
+        .map(|i| i128::from(min) + step * i)
+        .take_while(|&b| b <= i128::from(max))
+        .filter_map(|b| i64::try_from(b).ok())
+        .map(|b| vec![Cell::Int(b)])
+        .collect();
+    Ok(Some(bounds))
 }
 
 /// Starts a read-only REPEATABLE READ transaction on `client`, importing the
@@ -221,7 +274,7 @@ where
     let mut stream = std::pin::pin!(stream);
     let mut batch = Vec::with_capacity(batch_rows);
     let mut total = 0u64;
-    while let Some(message) = guarded(stream.try_next(), what).await? {
+    while let Some(message) = guarded_next(&mut stream, what).await? {
         let SimpleQueryMessage::Row(row) = message else { continue };
         if row.len() != types.len() {
             return Err(PgError::other(what(), format!("{} values for {} columns", row.len(), types.len())));
@@ -243,14 +296,15 @@ where
     Ok(total)
 }
 
-/// Reads one chunk as COPY text (`COPY (<chunk query>) TO STDOUT`), handing
-/// `emit` pieces of about `piece_bytes` that end on row boundaries; returns
-/// the bytes read. For a PostgreSQL destination, which takes the text as it
-/// is: nothing is decoded. `emit` returning false stops the read with an error.
+/// Reads one chunk as a COPY stream in `format` (`COPY (<chunk query>) TO
+/// STDOUT`), handing `emit` pieces of about `piece_bytes`; returns the bytes
+/// read. For a PostgreSQL destination, which takes the stream as it is:
+/// nothing is decoded. `emit` returning false stops the read with an error.
 pub async fn copy_chunk_out<F, Fut>(
     client: &Client,
     m: &TableMapping,
     chunk: &Chunk,
+    format: CopyFormat,
     piece_bytes: usize,
     mut emit: F,
 ) -> Result<u64, PgError>
@@ -258,14 +312,15 @@ where
     F: FnMut(Vec<u8>) -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let sql = format!("COPY ({}) TO STDOUT", chunk_query(m, chunk)?);
+    let sql = format!("COPY ({}) TO STDOUT{}", chunk_query(m, chunk)?, format.options());
     let what = || format!("read chunk {} of {}", chunk.index, m.source);
     let stream = guarded(client.copy_out(&sql), what).await?;
     let mut stream = std::pin::pin!(stream);
     let mut piece = Vec::with_capacity(piece_bytes + 4096);
     let mut total = 0u64;
-    // The server sends one row per message, so a piece always ends a row.
-    while let Some(data) = guarded(stream.try_next(), what).await? {
+    // The server sends one row per message, so a piece always ends a row
+    // (in binary, the header comes with the first row and the trailer alone).
+    while let Some(data) = guarded_next(&mut stream, what).await? {
         piece.extend_from_slice(&data);
         if piece.len() >= piece_bytes {
             total += piece.len() as u64;

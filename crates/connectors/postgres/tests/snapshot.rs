@@ -247,3 +247,53 @@ async fn snapshot_read_does_not_see_rows_after_the_slot() {
         std::panic::resume_unwind(e.into_panic());
     }
 }
+
+#[tokio::test]
+async fn analyzed_integer_keys_are_cut_by_value_when_dense_and_walked_when_sparse() {
+    let Some(admin) = admin("analyzed_integer_keys_are_cut_by_value_when_dense_and_walked_when_sparse") else { return };
+    let ep = fresh_db(
+        &admin,
+        "spans",
+        &[
+            "CREATE SCHEMA app",
+            // Dense with a few holes, starting below zero (-93 % 10 is -3: kept).
+            "CREATE TABLE app.dense (id bigint PRIMARY KEY, v text)",
+            "INSERT INTO app.dense SELECT i, 'd' || i FROM generate_series(-99, 1900) i WHERE i % 10 <> 3",
+            // Sparse: one key every thousand values.
+            "CREATE TABLE app.sparse (id int PRIMARY KEY, v text)",
+            "INSERT INTO app.sparse SELECT i * 1000, 's' || i FROM generate_series(1, 500) i",
+            "CREATE TABLE app.empty (id smallint PRIMARY KEY)",
+            "ANALYZE app.dense, app.sparse, app.empty",
+        ],
+    )
+    .await;
+    let c = session::source(&ep).await.unwrap();
+    let tables = mappings(&c, r#"{"app": {"name": "app", "all": true}}"#).await;
+    let by_name = |n: &str| tables.iter().find(|t| t.source == TableId::new("app", n)).unwrap_or_else(|| panic!("{n}: {tables:?}"));
+
+    // 1810 rows over 2000 values, chunks of about 200 rows: 9 equal spans of 223 values from -99 on.
+    let m = by_name("dense");
+    assert_eq!(m.estimated_rows, 1810);
+    let chunks = snapshot::plan_chunks(&c, m, 200).await.unwrap();
+    assert_eq!(chunks.len(), 9, "{chunks:?}");
+    assert_eq!(chunks[0].upper, Some(vec![Cell::Int(-99 + 223)]));
+    assert_eq!(chunks[8].lower, Some(vec![Cell::Int(-99 + 8 * 223)]));
+    let (rows, _) = read_all(&c, m, &chunks, 100).await;
+    let mut ids: Vec<i64> = rows.iter().map(|r| int(&r[0])).collect();
+    ids.sort();
+    assert_eq!(ids, (-99..=1900).filter(|i: &i64| i % 10 != 3).collect::<Vec<_>>(), "every row exactly once");
+
+    // Too sparse for equal spans: boundaries walked on the keys, every 100 rows.
+    let m = by_name("sparse");
+    let chunks = snapshot::plan_chunks(&c, m, 100).await.unwrap();
+    assert_eq!(chunks.len(), 5, "{chunks:?}");
+    assert_eq!(chunks[0].upper, Some(vec![Cell::Int(101_000)]));
+    let (rows, _) = read_all(&c, m, &chunks, 100).await;
+    assert_eq!(rows.len(), 500);
+
+    // No rows: one open chunk.
+    let m = by_name("empty");
+    assert_eq!(snapshot::plan_chunks(&c, m, 100).await.unwrap(), vec![Chunk { index: 0, lower: None, upper: None }]);
+    drop(c);
+    drop_db(&admin, &ep).await;
+}

@@ -273,8 +273,8 @@ impl Sink for MySqlSink {
         EngineFamily::MySql
     }
 
-    fn native_format(&self) -> Option<NativeFormat> {
-        None
+    fn native_formats<'a>(&'a mut self, _table: &'a SourceTable) -> BoxFuture<'a, DbResult<Vec<NativeFormat>>> {
+        Box::pin(async { Ok(Vec::new()) })
     }
 
     fn execute_ddl<'a>(&'a mut self, step: &'a DdlStep) -> BoxFuture<'a, DbResult<()>> {
@@ -345,7 +345,7 @@ impl ChunkWriter for MySqlChunkWriter {
             while let Some(data) = rows.recv().await {
                 match data {
                     ChunkData::Rows(batch) => w.write(&batch).await?,
-                    ChunkData::Native(_) => return Err(DbError::fatal("a MySQL destination takes rows as cells only")),
+                    ChunkData::Native(..) => return Err(DbError::fatal("a MySQL destination takes rows as cells only")),
                     ChunkData::Complete => return Ok(w.commit(checkpoint.key, checkpoint.chunk, checkpoint.snapshot).await?),
                 }
             }

@@ -187,7 +187,7 @@ impl Source for PgSource {
     }
 
     fn produces(&self, format: NativeFormat) -> bool {
-        format == NativeFormat::PostgresCopyText
+        matches!(format, NativeFormat::PostgresCopyText | NativeFormat::PostgresCopyBinary)
     }
 
     fn reader(&self) -> BoxFuture<'_, DbResult<Box<dyn ChunkReader>>> {
@@ -272,10 +272,10 @@ impl ChunkReader for PgReader {
     ) -> BoxFuture<'a, DbResult<()>> {
         Box::pin(async move {
             let m = mapping(&self.mappings, table)?.clone();
-            if native == Some(NativeFormat::PostgresCopyText) {
-                snapshot::copy_chunk_out(&self.client, &m, chunk, COPY_PIECE_BYTES, |piece| {
+            if let Some(native) = native {
+                snapshot::copy_chunk_out(&self.client, &m, chunk, copy_format(native), COPY_PIECE_BYTES, |piece| {
                     let rows = rows.clone();
-                    async move { rows.send(ChunkData::Native(piece)).await.is_ok() }
+                    async move { rows.send(ChunkData::Native(native, piece)).await.is_ok() }
                 })
                 .await?;
                 return Ok(());
@@ -336,8 +336,17 @@ impl Sink for PgSink {
         EngineFamily::PostgreSql
     }
 
-    fn native_format(&self) -> Option<NativeFormat> {
-        Some(NativeFormat::PostgresCopyText)
+    fn native_formats<'a>(&'a mut self, table: &'a SourceTable) -> BoxFuture<'a, DbResult<Vec<NativeFormat>>> {
+        Box::pin(async move {
+            let source_types: Vec<String> = table.schema.columns.iter().map(|c| c.source_type.clone()).collect();
+            let binary = table.schema.columns.len() == table.dest_columns.len()
+                && sink::binary_copy_fits(&self.client, &table.dest, &table.dest_columns, &source_types).await?;
+            let mut formats = vec![NativeFormat::PostgresCopyText];
+            if binary {
+                formats.insert(0, NativeFormat::PostgresCopyBinary);
+            }
+            Ok(formats)
+        })
     }
 
     fn execute_ddl<'a>(&'a mut self, step: &'a DdlStep) -> BoxFuture<'a, DbResult<()>> {
@@ -432,13 +441,20 @@ impl ChunkWriter for PgChunkWriter {
             while let Some(data) = rows.recv().await {
                 match data {
                     ChunkData::Rows(batch) => w.write(&batch).await?,
-                    ChunkData::Native(piece) => w.write_copy_text(piece).await?,
+                    ChunkData::Native(format, piece) => w.write_native(copy_format(format), piece).await?,
                     ChunkData::Complete => return Ok(w.commit(checkpoint.key, checkpoint.chunk, checkpoint.snapshot).await?),
                 }
             }
             // Dropping the writer rolls the chunk back.
             Err(DbError::fatal(format!("the read of chunk {} of {} stopped early", checkpoint.chunk, table.source)))
         })
+    }
+}
+
+fn copy_format(format: NativeFormat) -> sink::CopyFormat {
+    match format {
+        NativeFormat::PostgresCopyText => sink::CopyFormat::Text,
+        NativeFormat::PostgresCopyBinary => sink::CopyFormat::Binary,
     }
 }
 

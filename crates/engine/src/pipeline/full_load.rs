@@ -113,6 +113,8 @@ struct Task {
     table: Arc<SourceTable>,
     /// Positions of the read columns the destination receives, when it does not take them all.
     projection: Option<Arc<Vec<usize>>>,
+    /// The bulk format both sides speak for this table, if any.
+    native: Option<NativeFormat>,
     chunk: Chunk,
 }
 
@@ -179,10 +181,16 @@ pub(super) async fn run(
         let planned_columns = planned.columns.as_deref();
         let (table, projection) =
             fit_to_destination(sink, table, planned_columns, job.migration_mode.data_synchronization).await?;
+        // Same-engine copies pass rows in the destination's own bulk format;
+        // rows that must be fitted to the destination's columns travel as cells.
+        let native = match projection {
+            Some(_) => None,
+            None => sink.native_formats(&table).await?.into_iter().find(|f| source.produces(*f)),
+        };
         let table = Arc::new(table);
         for chunk in &planned.chunks {
             if !done.contains(&chunk.index) {
-                queue.push_back(Task { table: table.clone(), projection: projection.clone(), chunk: chunk.clone() });
+                queue.push_back(Task { table: table.clone(), projection: projection.clone(), native, chunk: chunk.clone() });
             }
         }
     }
@@ -193,13 +201,10 @@ pub(super) async fn run(
     update(engine, &job.job_id, job.epoch, |j| j.full_data.status = "Migrating".into())?;
     tracing::info!(job_id = %job.job_id, chunks_left = queue.len(), rows_done = done_rows, "full load running");
 
-    // Same-engine copies pass rows in the destination's own bulk format.
-    let native = sink.native_format().filter(|f| source.produces(*f));
     let settings = Arc::new(CopySettings {
         key: key.clone(),
         batch_rows: config.batch_rows,
         sync_follows: job.migration_mode.data_synchronization,
-        native,
     });
     let queue = Arc::new(Mutex::new(queue));
     let mut workers = tokio::task::JoinSet::new();
@@ -241,8 +246,6 @@ struct CopySettings {
     batch_rows: usize,
     /// An incremental phase follows (tables without a key need exact reads).
     sync_follows: bool,
-    /// The bulk format both sides speak, if any.
-    native: Option<NativeFormat>,
 }
 
 /// A worker: takes chunks off the queue until it is empty.
@@ -253,8 +256,8 @@ async fn copy_chunks(
     rows: &AtomicU64,
     settings: &CopySettings,
 ) -> Result<(), DbError> {
-    let CopySettings { key, batch_rows, sync_follows, native } = settings;
-    let (batch_rows, sync_follows, native) = (*batch_rows, *sync_follows, *native);
+    let CopySettings { key, batch_rows, sync_follows } = settings;
+    let (batch_rows, sync_follows) = (*batch_rows, *sync_follows);
     loop {
         let task = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
         let Some(task) = task else { return Ok(()) };
@@ -263,10 +266,8 @@ async fn copy_chunks(
         // that the incremental phase skips exactly what the copy holds.
         let exact = sync_follows && task.table.keyless();
         let snapshot = reader.begin(&task.table, exact).await?;
-        tracing::debug!(table = %task.table.source, chunk = task.chunk.index, exact, "copying chunk");
-        // Rows that must be fitted to the destination's columns travel as cells.
-        let native = native.filter(|_| task.projection.is_none());
-        let copied = copy_chunk(reader.as_mut(), writer.as_mut(), &task, key, batch_rows, native, snapshot.as_ref()).await;
+        tracing::debug!(table = %task.table.source, chunk = task.chunk.index, exact, native = ?task.native, "copying chunk");
+        let copied = copy_chunk(reader.as_mut(), writer.as_mut(), &task, key, batch_rows, snapshot.as_ref()).await;
         tracing::debug!(table = %task.table.source, chunk = task.chunk.index, ok = copied.is_ok(), "chunk copied");
         reader.end().await?;
         rows.fetch_add(copied?, Ordering::Relaxed);
@@ -297,7 +298,6 @@ async fn copy_chunk(
     task: &Task,
     key: &str,
     batch_rows: usize,
-    native: Option<NativeFormat>,
     snapshot: Option<&SourcePosition>,
 ) -> Result<u64, DbError> {
     let (tx, rx) = mpsc::channel::<ChunkData>(2);
@@ -309,7 +309,7 @@ async fn copy_chunk(
         }
     };
     let read = async {
-        let result = reader.read(&task.table, &task.chunk, batch_rows, native, tx.clone()).await;
+        let result = reader.read(&task.table, &task.chunk, batch_rows, task.native, tx.clone()).await;
         // A closed channel means the writer stopped first: its error is the cause.
         let writer_gone = tx.is_closed();
         if result.is_ok() {

@@ -20,14 +20,18 @@ use tokio::sync::mpsc;
 pub(crate) enum NativeFormat {
     /// PostgreSQL's COPY text format (`COPY ... TO STDOUT` → `COPY ... FROM STDIN`).
     PostgresCopyText,
+    /// PostgreSQL's COPY binary format: cheaper for both servers than text,
+    /// for tables whose columns have the same built-in types on both sides.
+    PostgresCopyBinary,
 }
 
 /// A batch of a chunk's rows, or the end of a chunk that was read whole.
 #[derive(Debug)]
 pub(crate) enum ChunkData {
     Rows(Vec<Vec<Cell>>),
-    /// Whole rows in a [`NativeFormat`], in the table's column order.
-    Native(Vec<u8>),
+    /// A piece of a stream of whole rows in a [`NativeFormat`], in the
+    /// table's column order (pieces need not end on a row).
+    Native(NativeFormat, Vec<u8>),
     /// The source finished the chunk: the writer may commit. A channel that
     /// closes without it means the read failed, and nothing is committed.
     Complete,
@@ -54,8 +58,9 @@ pub(crate) struct Applied {
 pub(crate) trait Sink: Send {
     fn family(&self) -> EngineFamily;
 
-    /// The bulk format this destination takes as it is, if any.
-    fn native_format(&self) -> Option<NativeFormat>;
+    /// The bulk formats in which this destination takes `table`'s rows as
+    /// they are, best first (none: rows come as cells).
+    fn native_formats<'a>(&'a mut self, table: &'a SourceTable) -> BoxFuture<'a, DbResult<Vec<NativeFormat>>>;
 
     /// Runs one schema migration statement.
     fn execute_ddl<'a>(&'a mut self, step: &'a DdlStep) -> BoxFuture<'a, DbResult<()>>;

@@ -265,20 +265,30 @@ impl WalSource {
 
     /// The next event.
     pub async fn next(&mut self) -> Result<ChangeEvent, WalError> {
+        // One heartbeat timer per call, not per message: a transaction is
+        // many messages, and arming a timer costs about as much as one.
+        let quiet = tokio::time::sleep(self.heartbeat);
+        let mut quiet = std::pin::pin!(quiet);
         loop {
             if let Some(ev) = self.pending.pop_front() {
                 return Ok(ev);
             }
-            let ev = match tokio::time::timeout(self.heartbeat, self.client.recv()).await {
-                Err(_) => {
+            let received = tokio::select! {
+                biased;
+                received = self.client.recv() => Some(received),
+                () = &mut quiet => None,
+            };
+            let ev = match received {
+                None => {
                     if self.in_txn {
+                        quiet.as_mut().reset(tokio::time::Instant::now() + self.heartbeat);
                         continue;
                     }
                     return Ok(ChangeEvent::Heartbeat { position: self.position(), timestamp: now() });
                 }
-                Ok(Err(e)) => return Err(WalError::Replication(e.to_string())),
-                Ok(Ok(None)) => return Err(WalError::Closed),
-                Ok(Ok(Some(ev))) => ev,
+                Some(Err(e)) => return Err(WalError::Replication(e.to_string())),
+                Some(Ok(None)) => return Err(WalError::Closed),
+                Some(Ok(Some(ev))) => ev,
             };
             match ev {
                 ReplicationEvent::Begin { .. } => {
