@@ -2,6 +2,7 @@
 
 use crate::row::{Cell, TableId};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// Where a source's log stands, in the source's own terms. Stored as the
 /// job's checkpoint and handed back to the source to resume.
@@ -48,7 +49,9 @@ pub enum RowOp {
 pub struct RowChange {
     pub table: TableId,
     pub op: RowOp,
-    pub columns: Vec<String>,
+    /// Shared by the changes of a table with the same columns (a source
+    /// decodes millions of rows of a few shapes).
+    pub columns: Arc<[String]>,
     pub before: Option<Vec<Cell>>,
     pub after: Option<Vec<Cell>>,
 }

@@ -336,7 +336,7 @@ async fn types_round_trip_exactly() {
         let r = rows(ev);
         assert_eq!(r.len(), 1);
         assert_eq!((r[0].table.clone(), r[0].op, r[0].before.clone()), (t.clone(), RowOp::Insert, None));
-        assert_eq!(r[0].columns, names);
+        assert_eq!(*r[0].columns, names[..]);
         let got = r[0].after.as_ref().unwrap();
         for (i, (g, w)) in got.iter().zip(want.iter()).enumerate() {
             assert_eq!(g, w, "column {}", names[i]);
@@ -447,12 +447,12 @@ async fn transactions_ddl_and_positions() {
             (RowOp::Delete, Some(vec![Cell::Int(2), s("two")]), None),
         ]
     );
-    assert!(t.iter().all(|r| r.table == a && r.columns == ["id", "v"]));
+    assert!(t.iter().all(|r| r.table == a && *r.columns == ["id", "v"]));
     // A multi-row UPDATE is one row change per row.
     assert_eq!(rows(&evs[3]).len(), 2);
     // After ALTER TABLE the new column is there, with its name.
     let r = &rows(&evs[5])[0];
-    assert_eq!(r.columns, ["id", "v", "w"]);
+    assert_eq!(*r.columns, ["id", "v", "w"]);
     assert_eq!(r.after.as_ref().unwrap(), &vec![Cell::Int(4), s("four"), Cell::Int(7)]);
     let ddl_tables = |i: usize| match &evs[i] {
         ChangeEvent::Ddl { ddl, .. } => ddl.tables.clone(),
@@ -461,7 +461,7 @@ async fn transactions_ddl_and_positions() {
     let tid = |n: &str| TableId::new(&db, n);
     // CREATE TABLE ... SELECT: the DDL, then its rows as a transaction.
     assert_eq!(ddl_tables(6), vec![tid("c")]);
-    assert!(rows(&evs[7]).iter().all(|r| r.table == tid("c") && r.op == RowOp::Insert && r.columns == ["id"]));
+    assert!(rows(&evs[7]).iter().all(|r| r.table == tid("c") && r.op == RowOp::Insert && *r.columns == ["id"]));
     assert_eq!(ddl_tables(9), vec![tid("a"), tid("a2"), tid("b"), tid("b2")]);
     assert_eq!(ddl_tables(10), vec![tid("a2")]);
     assert_eq!(ddl_tables(11), vec![tid("a2"), tid("b2")]);
@@ -672,7 +672,7 @@ async fn scratch_minimal_metadata_partial_images_and_statements() {
     assert!(matches!(next_of(&mut src, &db).await.unwrap(), ChangeEvent::Ddl { .. }));
     let ev = next_of(&mut src, &db).await.unwrap();
     let r = &rows(&ev)[0];
-    assert_eq!(r.columns, ["id", "t", "e", "s", "bn"]);
+    assert_eq!(*r.columns, ["id", "t", "e", "s", "bn"]);
     assert_eq!(
         r.after.as_ref().unwrap(),
         &vec![Cell::UInt(4_294_967_295), Cell::UInt(255), b("y"), b("p,q"), Cell::Bytes(b"a\0\0".to_vec())]
@@ -690,7 +690,7 @@ async fn scratch_minimal_metadata_partial_images_and_statements() {
     );
     let ev = next_of(&mut src, &db).await.unwrap();
     let r = &rows(&ev)[0];
-    assert_eq!(r.columns, ["id", "t", "e", "s", "bn", "z"]);
+    assert_eq!(*r.columns, ["id", "t", "e", "s", "bn", "z"]);
     assert_eq!(r.after.as_ref().unwrap()[5], Cell::UInt(u64::MAX));
     run(&ep, &["SET GLOBAL binlog_row_metadata = FULL"]).await;
 

@@ -105,18 +105,18 @@ type TextRow = Vec<Text>;
 #[derive(Debug)]
 enum Op {
     /// Plain insert into a keyless table.
-    Insert { table: Arc<DestTable>, columns: Vec<String>, rows: Vec<TextRow> },
+    Insert { table: Arc<DestTable>, columns: Arc<[String]>, rows: Vec<TextRow> },
     /// Insert or overwrite the listed columns, by key. `keys` maps the key
     /// of each row still to be written to its position in `rows` (a row whose
     /// key a later change of the batch decided is no longer listed).
-    Upsert { table: Arc<DestTable>, columns: Vec<String>, rows: Vec<TextRow>, keys: HashMap<TextRow, usize> },
+    Upsert { table: Arc<DestTable>, columns: Arc<[String]>, rows: Vec<TextRow>, keys: HashMap<TextRow, usize> },
     /// Set only the listed columns of the row with key `old_keys[i]`; rows not
     /// found are upserted.
-    Update { table: Arc<DestTable>, columns: Vec<String>, old_keys: Vec<TextRow>, rows: Vec<TextRow>, keys: HashSet<TextRow> },
+    Update { table: Arc<DestTable>, columns: Arc<[String]>, old_keys: Vec<TextRow>, rows: Vec<TextRow>, keys: HashSet<TextRow> },
     /// Delete rows by key.
     Delete { table: Arc<DestTable>, keys: HashSet<TextRow> },
     /// Delete one row of a keyless table, matching every listed column.
-    DeleteExact { table: Arc<DestTable>, columns: Vec<String>, row: TextRow },
+    DeleteExact { table: Arc<DestTable>, columns: Arc<[String]>, row: TextRow },
 }
 
 impl Op {
@@ -125,7 +125,7 @@ impl Op {
     }
 
     /// An upsert of rows whose keys sit at `key_pos` in each row.
-    fn upsert(table: Arc<DestTable>, columns: Vec<String>, rows: Vec<TextRow>, key_pos: &[usize]) -> Op {
+    fn upsert(table: Arc<DestTable>, columns: Arc<[String]>, rows: Vec<TextRow>, key_pos: &[usize]) -> Op {
         let keys = rows.iter().enumerate().map(|(i, r)| (key_pos.iter().map(|&p| r[p].clone()).collect(), i)).collect();
         Op::Upsert { table, columns, rows, keys }
     }
@@ -148,14 +148,71 @@ pub struct Applied {
     pub bytes: u64,
 }
 
+/// Turns source row changes into destination statements ([`PlannedOps`]).
+/// It reads the shapes of destination tables through the client it is given
+/// and keeps them until [`Planner::forget_tables`] (call it after DDL), so a
+/// pipeline can plan the next batch on a connection of its own while the
+/// [`ChangeApplier`] runs the previous one.
+pub struct Planner {
+    /// Foreign keys are not checked by the applying session
+    /// (`session_replication_role = replica`), so changes to different
+    /// tables may be reordered.
+    cross_tables: bool,
+    tables: HashMap<TableId, Arc<DestTable>>,
+    /// Per source table, within one batch: the column list of its last
+    /// change, and how such changes are written (`None`: the DbList does not
+    /// select the table).
+    shapes: HashMap<TableId, (Arc<[String]>, Option<Arc<ColumnPlan>>)>,
+}
+
+/// How changes of one source table with one column list are written.
+#[derive(Debug)]
+struct ColumnPlan {
+    table: Arc<DestTable>,
+    /// Position in the change and text kind of each written column.
+    copied: Vec<(usize, TextKind)>,
+    /// Destination names of the written columns.
+    dest_columns: Arc<[String]>,
+    /// Positions of the destination key in `dest_columns`.
+    key_pos: Vec<usize>,
+    /// Every column the destination can take is written.
+    whole: bool,
+    /// What `dml_op` lets through.
+    insert: bool,
+    update: bool,
+    delete: bool,
+    /// The DbList filters the table's rows.
+    filtered: bool,
+}
+
+impl ColumnPlan {
+    /// The written columns of `row` as text, values moved rather than copied.
+    fn pick(&self, mut row: Vec<Cell>) -> Result<TextRow, PgError> {
+        self.copied
+            .iter()
+            .zip(self.dest_columns.iter())
+            .map(|(&(i, kind), name)| {
+                let cell = row.get_mut(i).map(|c| std::mem::replace(c, Cell::Null)).unwrap_or(Cell::Null);
+                cell::into_text(cell, kind)
+                    .map_err(|e| PgError::other(format!("apply changes to {}", self.table.id), format!("column {name}: {e}")))
+            })
+            .collect()
+    }
+}
+
+/// One batch of changes as destination statements, ready to apply.
+#[derive(Debug)]
+pub struct PlannedOps {
+    ops: Vec<Op>,
+    applied: Applied,
+}
+
 /// Writes changes to one PostgreSQL destination for one job.
 pub struct ChangeApplier {
     client: Client,
     job_key: String,
-    /// Foreign keys are not checked in this session (`session_replication_role
-    /// = replica`), so changes to different tables may be reordered.
-    cross_tables: bool,
-    tables: HashMap<TableId, Arc<DestTable>>,
+    /// Plans the batches given to [`ChangeApplier::apply_rows`].
+    planner: Planner,
     statements: HashMap<String, Statement>,
 }
 
@@ -194,19 +251,8 @@ impl ChangeApplier {
             Err(e) if matches!(e.sqlstate(), Some("23505" | "42P06" | "42P07")) => client.batch_execute(&sql).await.context(what)?,
             other => other?,
         }
-        let role: String = client
-            .query_one("SELECT current_setting('session_replication_role')", &[])
-            .await
-            .context(|| "read session_replication_role".into())?
-            .try_get(0)
-            .context(|| "read session_replication_role".into())?;
-        Ok(ChangeApplier {
-            client,
-            job_key: job_key.to_string(),
-            cross_tables: role == "replica",
-            tables: HashMap::new(),
-            statements: HashMap::new(),
-        })
+        let planner = Planner::new(&client).await?;
+        Ok(ChangeApplier { client, job_key: job_key.to_string(), planner, statements: HashMap::new() })
     }
 
     /// The source position after the last change applied, and its source time.
@@ -226,14 +272,28 @@ impl ChangeApplier {
         serde_json::from_str(&text).map(|p| Some((p, time))).map_err(|e| PgError::other(what(), e.to_string()))
     }
 
-    async fn dest_table(&mut self, table: &TableId) -> Result<Arc<DestTable>, PgError> {
+}
+
+impl Planner {
+    /// A planner for changes applied through sessions like `client`'s.
+    pub async fn new(client: &Client) -> Result<Planner, PgError> {
+        let what = || "read session_replication_role".to_string();
+        let role: String = client
+            .query_one("SELECT current_setting('session_replication_role')", &[])
+            .await
+            .context(what)?
+            .try_get(0)
+            .context(what)?;
+        Ok(Planner { cross_tables: role == "replica", tables: HashMap::new(), shapes: HashMap::new() })
+    }
+
+    async fn dest_table(&mut self, client: &Client, table: &TableId) -> Result<Arc<DestTable>, PgError> {
         if let Some(t) = self.tables.get(table) {
             return Ok(t.clone());
         }
         let what = || format!("read the destination table {table}");
         let name = qualified(&table.schema, &table.table);
-        let oid: Option<u32> = self
-            .client
+        let oid: Option<u32> = client
             .query_one("SELECT to_regclass($1)::oid", &[&name])
             .await
             .context(what)?
@@ -242,8 +302,7 @@ impl ChangeApplier {
         let Some(oid) = oid else {
             return Err(PgError::other(format!("apply changes to {table}"), "the destination table does not exist"));
         };
-        let rows = self
-            .client
+        let rows = client
             .query(
                 // `bit` and `character` without a length mean bit(1) and char(1) in a
                 // cast, which would cut longer values: cast to the unbounded
@@ -269,8 +328,7 @@ impl ChangeApplier {
                 identity_always: r.try_get(4).context(what)?,
             });
         }
-        let indexes = self
-            .client
+        let indexes = client
             .query(
                 "SELECT array_agg(a.attname::text ORDER BY k.ord), bool_and(a.attnotnull)
                  FROM pg_catalog.pg_index i
@@ -292,8 +350,7 @@ impl ChangeApplier {
                 break;
             }
         }
-        let only_key: bool = self
-            .client
+        let only_key: bool = client
             .query_one(
                 "SELECT (SELECT count(*) FROM pg_catalog.pg_index WHERE indrelid = $1 AND indisunique) <= 1
                     AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint WHERE conrelid = $1 AND contype = 'x')",
@@ -310,85 +367,114 @@ impl ChangeApplier {
         Ok(t)
     }
 
-    /// Turns source row changes into destination operations, honouring the
-    /// DbList (selection, renames, column subsets, `filter`, `dml_op`).
-    /// Returns the merged operations, and the row operations and bytes the
-    /// changes amount to (a key change is a delete and an upsert).
-    async fn plan(&mut self, db_list: &DbList, changes: &[RowChange]) -> Result<(Vec<Op>, Applied), PgError> {
-        let mut ops: Vec<Op> = Vec::new();
-        let mut bytes = 0u64;
-        let mut row_ops = 0u64;
-        for change in changes {
-            let Some(sel) = db_list.select_table(&change.table.schema, &change.table.table) else { continue };
-            let allowed = match change.op {
-                RowOp::Insert => sel.dml_ops.insert,
-                RowOp::Update => sel.dml_ops.update,
-                RowOp::Delete => sel.dml_ops.delete,
-            };
-            if !allowed {
-                continue;
+    /// How the changes of one source table with one column list become
+    /// destination rows: worked out once, then reused for every change of
+    /// that shape (a batch is typically thousands of changes of a few shapes).
+    async fn column_plan(&mut self, client: &Client, db_list: &DbList, change: &RowChange) -> Result<Option<Arc<ColumnPlan>>, PgError> {
+        if let Some((columns, plan)) = self.shapes.get(&change.table) {
+            if Arc::ptr_eq(columns, &change.columns) || **columns == *change.columns {
+                return Ok(plan.clone());
             }
-            let dest = TableId::new(sel.dest_db.clone(), sel.dest_table.clone());
-            let info = self.dest_table(&dest).await?;
-            // Copied columns: (position in the change, destination name). A
-            // column the destination does not have (dropped by a DDL replayed
-            // ahead of this older row) or computes itself is not written.
-            let copied: Vec<(usize, String)> = change
-                .columns
-                .iter()
-                .enumerate()
-                .filter_map(|(i, c)| sel.dest_column(c).map(|d| (i, d.to_string())))
-                .filter(|(_, d)| info.by_name.get(d).is_some_and(|&i| !info.columns[i].generated))
-                .collect();
-            let dest_columns: Vec<String> = copied.iter().map(|(_, d)| d.clone()).collect();
-            let pick = |row: &[Cell]| -> Result<TextRow, PgError> {
-                copied
+        }
+        let plan = match db_list.select_table(&change.table.schema, &change.table.table) {
+            None => None,
+            Some(sel) => {
+                let dest = TableId::new(sel.dest_db.clone(), sel.dest_table.clone());
+                let info = self.dest_table(client, &dest).await?;
+                // Copied columns: (position in the change, destination name). A
+                // column the destination does not have (dropped by a DDL replayed
+                // ahead of this older row) or computes itself is not written.
+                let copied: Vec<(usize, &str)> = change
+                    .columns
                     .iter()
-                    .map(|(i, d)| {
-                        let c = row.get(*i).unwrap_or(&Cell::Null);
-                        cell::to_text(c, info.column(d).kind)
-                            .map_err(|e| PgError::other(format!("apply changes to {dest}"), format!("column {d}: {e}")))
-                    })
-                    .collect()
-            };
-            let keyed = !info.key.is_empty();
-            let key_pos: Vec<usize> = if keyed {
-                info.key
+                    .enumerate()
+                    .filter_map(|(i, c)| sel.dest_column(c).map(|d| (i, d)))
+                    .filter(|(_, d)| info.by_name.get(*d).is_some_and(|&i| !info.columns[i].generated))
+                    .collect();
+                let dest_columns: Arc<[String]> = copied.iter().map(|(_, d)| d.to_string()).collect();
+                let key_pos = info
+                    .key
                     .iter()
                     .map(|k| {
                         dest_columns.iter().position(|c| c == k).ok_or_else(|| {
                             PgError::other(format!("apply changes to {dest}"), format!("the key column {k} is not in the change"))
                         })
                     })
-                    .collect::<Result<_, _>>()?
-            } else {
-                Vec::new()
+                    .collect::<Result<_, _>>()?;
+                let whole = info.writable().all(|c| dest_columns.contains(&c.name));
+                Some(Arc::new(ColumnPlan {
+                    copied: copied.iter().map(|(i, d)| (*i, info.column(d).kind)).collect(),
+                    whole,
+                    dest_columns,
+                    key_pos,
+                    insert: sel.dml_ops.insert,
+                    update: sel.dml_ops.update,
+                    delete: sel.dml_ops.delete,
+                    filtered: sel.filter().is_some(),
+                    table: info,
+                }))
+            }
+        };
+        self.shapes.insert(change.table.clone(), (change.columns.clone(), plan.clone()));
+        Ok(plan)
+    }
+
+    /// Turns source row changes into destination operations, honouring the
+    /// DbList (selection, renames, column subsets, `filter`, `dml_op`).
+    /// Returns the merged operations, and the row operations and bytes the
+    /// changes amount to (a key change is a delete and an upsert).
+    pub async fn plan(&mut self, client: &Client, db_list: &DbList, changes: Vec<RowChange>) -> Result<PlannedOps, PgError> {
+        let mut ops: Vec<Op> = Vec::new();
+        let mut bytes = 0u64;
+        let mut row_ops = 0u64;
+        // Shapes hold the DbList's decisions: worked out afresh for every batch.
+        self.shapes.clear();
+        for change in changes {
+            let Some(plan) = self.column_plan(client, db_list, &change).await? else { continue };
+            let allowed = match change.op {
+                RowOp::Insert => plan.insert,
+                RowOp::Update => plan.update,
+                RowOp::Delete => plan.delete,
             };
-            let key_of = |row: &TextRow| -> TextRow { key_pos.iter().map(|&i| row[i].clone()).collect() };
-            let before_in = change.before.as_deref().map(|r| matches(&sel, &change.columns, r)).unwrap_or(false);
-            let after_in = change.after.as_deref().map(|r| matches(&sel, &change.columns, r)).unwrap_or(false);
-            // Whether the change lists every column the destination can take.
-            let whole = info.writable().all(|c| dest_columns.contains(&c.name));
+            if !allowed {
+                continue;
+            }
+            let info = &plan.table;
+            let (before_in, after_in) = if plan.filtered {
+                let sel = db_list.select_table(&change.table.schema, &change.table.table);
+                let test = |row: Option<&Vec<Cell>>| match (&sel, row) {
+                    (Some(sel), Some(r)) => matches(sel, &change.columns, r),
+                    _ => false,
+                };
+                (test(change.before.as_ref()), test(change.after.as_ref()))
+            } else {
+                (change.before.is_some(), change.after.is_some())
+            };
+            let pick = |row: Vec<Cell>| -> Result<TextRow, PgError> { plan.pick(row) };
+            let keyed = !info.key.is_empty();
+            let key_of = |row: &TextRow| -> TextRow { plan.key_pos.iter().map(|&i| row[i].clone()).collect() };
             let weight = |row: &[Cell]| row.iter().map(|c| c.weight() as u64).sum::<u64>();
+            let columns = &plan.dest_columns;
             let upsert = |row: TextRow| {
                 if keyed {
                     let key = key_of(&row);
-                    Op::Upsert { table: info.clone(), columns: dest_columns.clone(), rows: vec![row], keys: HashMap::from([(key, 0)]) }
+                    Op::Upsert { table: info.clone(), columns: columns.clone(), rows: vec![row], keys: HashMap::from([(key, 0)]) }
                 } else {
-                    Op::Insert { table: info.clone(), columns: dest_columns.clone(), rows: vec![row] }
+                    Op::Insert { table: info.clone(), columns: columns.clone(), rows: vec![row] }
                 }
             };
             let delete = |row: TextRow| {
                 if keyed {
                     Op::delete(info.clone(), vec![key_of(&row)])
                 } else {
-                    Op::DeleteExact { table: info.clone(), columns: dest_columns.clone(), row }
+                    Op::DeleteExact { table: info.clone(), columns: columns.clone(), row }
                 }
             };
+            let whole = plan.whole;
             let mut next = Vec::new();
-            match (change.op, change.before.as_deref(), change.after.as_deref()) {
+            match (change.op, change.before, change.after) {
                 (RowOp::Insert, _, Some(after)) if after_in => {
-                    bytes += weight(after);
+                    bytes += weight(&after);
                     next.push(upsert(pick(after)?));
                 }
                 // A keyed delete runs even when the old row does not match the
@@ -396,13 +482,13 @@ impl ChangeApplier {
                 // cells Null), and deleting an absent key is harmless.
                 (RowOp::Delete, Some(before), _) if before_in || keyed => next.push(delete(pick(before)?)),
                 (RowOp::Update, None, Some(after)) if after_in => {
-                    bytes += weight(after);
+                    bytes += weight(&after);
                     let new = pick(after)?;
                     if keyed && !whole {
                         let key = key_of(&new);
                         next.push(Op::Update {
                             table: info.clone(),
-                            columns: dest_columns.clone(),
+                            columns: columns.clone(),
                             old_keys: vec![key.clone()],
                             rows: vec![new],
                             keys: HashSet::from([key]),
@@ -412,15 +498,15 @@ impl ChangeApplier {
                     }
                 }
                 (RowOp::Update, Some(before), Some(after)) => {
-                    let (old, new) = (pick(before)?, pick(after)?);
                     if after_in {
-                        bytes += weight(after);
+                        bytes += weight(&after);
                     }
+                    let (old, new) = (pick(before)?, pick(after)?);
                     if keyed && !whole && after_in {
                         let (ok, nk) = (key_of(&old), key_of(&new));
                         next.push(Op::Update {
                             table: info.clone(),
-                            columns: dest_columns.clone(),
+                            columns: columns.clone(),
                             old_keys: vec![ok.clone()],
                             rows: vec![new],
                             keys: HashSet::from([ok, nk]),
@@ -444,12 +530,28 @@ impl ChangeApplier {
                 push_merged(&mut ops, op, self.cross_tables);
             }
         }
-        Ok((ops, Applied { rows: row_ops, bytes }))
+        Ok(PlannedOps { ops, applied: Applied { rows: row_ops, bytes } })
     }
 
+    /// Forgets the destination tables' shapes (they may have changed).
+    pub fn forget_tables(&mut self) {
+        self.tables.clear();
+        self.shapes.clear();
+    }
+}
+
+impl PlannedOps {
+    /// Statements the batch became.
+    pub fn statements(&self) -> usize {
+        self.ops.len()
+    }
+}
+
+impl ChangeApplier {
     /// Applies row changes (several source transactions may be batched) and
     /// records `position` in the same destination transaction: either all of
-    /// it is committed or none.
+    /// it is committed or none. Plans and applies in one call; a pipeline
+    /// plans with a [`Planner`] of its own and calls [`Self::apply_planned`].
     pub async fn apply_rows(
         &mut self,
         db_list: &DbList,
@@ -457,35 +559,39 @@ impl ChangeApplier {
         position: &SourcePosition,
         source_time: i64,
     ) -> Result<Applied, PgError> {
-        let result = self.apply_rows_inner(db_list, changes, position, source_time).await;
+        let planned = match self.planner.plan(&self.client, db_list, changes.to_vec()).await {
+            Ok(planned) => planned,
+            Err(e) => {
+                self.planner.forget_tables();
+                return Err(e);
+            }
+        };
+        self.apply_planned(planned, position, source_time).await
+    }
+
+    /// Applies a planned batch and records `position` in the same
+    /// destination transaction: either all of it is committed or none.
+    pub async fn apply_planned(&mut self, planned: PlannedOps, position: &SourcePosition, source_time: i64) -> Result<Applied, PgError> {
+        let result = self.apply_planned_inner(planned, position, source_time).await;
         if result.is_err() {
             // The destination may have changed under the cached shapes.
-            self.tables.clear();
+            self.planner.forget_tables();
             self.statements.clear();
         }
         result
     }
 
-    async fn apply_rows_inner(
-        &mut self,
-        db_list: &DbList,
-        changes: &[RowChange],
-        position: &SourcePosition,
-        source_time: i64,
-    ) -> Result<Applied, PgError> {
-        let planning = std::time::Instant::now();
-        let (ops, applied) = self.plan(db_list, changes).await?;
-        tracing::debug!(changes = changes.len(), statements = ops.len(), plan_us = planning.elapsed().as_micros() as u64, "batch planned");
+    async fn apply_planned_inner(&mut self, planned: PlannedOps, position: &SourcePosition, source_time: i64) -> Result<Applied, PgError> {
         let ChangeApplier { client, job_key, statements, .. } = self;
         let tx = guarded(client.transaction(), || "begin applying changes".into()).await?;
         // Every row operation counts as applied, including those a later
         // change of the batch made moot (merged away).
-        for op in ops {
+        for op in planned.ops {
             execute(&tx, statements, op).await?;
         }
         record(&tx, statements, job_key, position, source_time).await?;
         guarded(tx.commit(), || "commit applied changes".into()).await?;
-        Ok(applied)
+        Ok(planned.applied)
     }
 
     /// Applies a DDL change the DbList selects and its `ddl_op` allows, in
@@ -513,7 +619,7 @@ impl ChangeApplier {
     ) -> Result<bool, PgError> {
         let result = self.apply_ddl_inner(db_list, ddl, position, source_time).await;
         // Table shapes and prepared statements may not hold after DDL.
-        self.tables.clear();
+        self.planner.forget_tables();
         self.statements.clear();
         result
     }
@@ -786,12 +892,25 @@ const LIFT_WINDOW: usize = 16;
 /// `session_replication_role = replica`). A batch of many small
 /// transactions thus becomes a few statements per table.
 fn push_merged(ops: &mut Vec<Op>, op: Op, cross_tables: bool) {
-    let keys = op.movable_keys();
     let mut op = op;
+    // Most changes join the operation before them: try that before working
+    // out the keys the lift below needs.
+    let Some(prev) = ops.last_mut() else {
+        ops.push(op);
+        return;
+    };
+    match prev.absorb(op) {
+        None => return,
+        Some(back) => op = back,
+    }
+    let keys = op.movable_keys();
+    let last = ops.len() - 1;
     for i in (0..ops.len()).rev().take(LIFT_WINDOW) {
-        match ops[i].absorb(op) {
-            None => return,
-            Some(back) => op = back,
+        if i != last {
+            match ops[i].absorb(op) {
+                None => return,
+                Some(back) => op = back,
+            }
         }
         let Some(keys) = &keys else { break };
         if ops[i].table().id != op.table().id {
@@ -870,16 +989,17 @@ impl Op {
     /// Merges `op` into this one when they are one statement's worth of the
     /// same work; gives it back otherwise.
     fn absorb(&mut self, op: Op) -> Option<Op> {
-        let same = |a: &Arc<DestTable>, b: &Arc<DestTable>| a.id == b.id;
+        let same = |a: &Arc<DestTable>, b: &Arc<DestTable>| Arc::ptr_eq(a, b) || a.id == b.id;
+        let same_columns = |a: &Arc<[String]>, b: &Arc<[String]>| Arc::ptr_eq(a, b) || a == b;
         match (self, op) {
             (Op::Insert { table, columns, rows }, Op::Insert { table: t, columns: c, rows: r })
-                if same(table, &t) && *columns == c && rows.len() < MAX_MERGED =>
+                if same(table, &t) && same_columns(columns, &c) && rows.len() < MAX_MERGED =>
             {
                 rows.extend(r);
                 None
             }
             (Op::Upsert { table, columns, rows, keys }, Op::Upsert { table: t, columns: c, rows: r, keys: k })
-                if same(table, &t) && *columns == c && rows.len() < MAX_MERGED && k.keys().all(|x| !keys.contains_key(x)) =>
+                if same(table, &t) && same_columns(columns, &c) && rows.len() < MAX_MERGED && k.keys().all(|x| !keys.contains_key(x)) =>
             {
                 let base = rows.len();
                 keys.extend(k.into_iter().map(|(key, i)| (key, base + i)));
@@ -890,7 +1010,7 @@ impl Op {
                 Op::Update { table, columns, old_keys, rows, keys },
                 Op::Update { table: t, columns: c, old_keys: o, rows: r, keys: k },
             ) if same(table, &t)
-                && *columns == c
+                && same_columns(columns, &c)
                 && rows.len() < MAX_MERGED
                 && k.is_disjoint(keys)
                 // A key that moves twice needs two statements.
@@ -1159,7 +1279,7 @@ mod tests {
 
     fn up(t: &Arc<DestTable>, id: &str) -> Op {
         let row = vec![Some(id.to_string()), None];
-        Op::Upsert { table: t.clone(), columns: vec!["id".into(), "v".into()], keys: HashMap::from([(vec![row[0].clone()], 0)]), rows: vec![row] }
+        Op::Upsert { table: t.clone(), columns: Arc::from(vec!["id".to_string(), "v".to_string()]), keys: HashMap::from([(vec![row[0].clone()], 0)]), rows: vec![row] }
     }
 
     /// The rows (key → value) after running `ops` in order on a table holding `start`.
@@ -1218,7 +1338,7 @@ mod tests {
                         let row = vec![Some(key.clone()), Some(next().to_string())];
                         Op::Upsert {
                             table: t.clone(),
-                            columns: vec!["id".into(), "v".into()],
+                            columns: Arc::from(vec!["id".to_string(), "v".to_string()]),
                             keys: HashMap::from([(vec![Some(key)], 0)]),
                             rows: vec![row],
                         }

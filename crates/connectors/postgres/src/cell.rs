@@ -54,6 +54,19 @@ impl TextKind {
 pub struct CellError(pub String);
 
 /// The text form of `cell` for a column of kind `kind`; `None` for NULL.
+/// [`to_text`] taking the cell: text already in a text column's form keeps
+/// its buffer instead of being copied.
+pub fn into_text(cell: Cell, kind: TextKind) -> Result<Option<String>, CellError> {
+    match cell {
+        Cell::Bytes(b) if kind == TextKind::Text => match String::from_utf8(b) {
+            Ok(s) if !s.contains('\0') => Ok(Some(s)),
+            Ok(s) => to_text(&Cell::Bytes(s.into_bytes()), kind),
+            Err(e) => to_text(&Cell::Bytes(e.into_bytes()), kind),
+        },
+        other => to_text(&other, kind),
+    }
+}
+
 pub fn to_text(cell: &Cell, kind: TextKind) -> Result<Option<String>, CellError> {
     Ok(Some(match cell {
         Cell::Null => return Ok(None),

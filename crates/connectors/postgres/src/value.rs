@@ -52,12 +52,26 @@ pub fn type_oid(format_type: &str) -> u32 {
 /// Decodes one text value of a column of type `oid`. Values a typed cell
 /// cannot hold (`infinity`, BC dates, years past 65535, NaN never fails)
 /// fall back to `Bytes` of the text, as do all types not listed.
+/// [`decode`] taking the bytes: text kept as bytes keeps its buffer.
+pub fn decode_owned(oid: u32, text: Vec<u8>) -> Cell {
+    match decode_typed(oid, &text) {
+        Some(cell) => cell,
+        None => Cell::Bytes(text),
+    }
+}
+
 pub fn decode(oid: u32, text: &[u8]) -> Cell {
-    let s = match std::str::from_utf8(text) {
-        Ok(s) => s,
-        Err(_) => return Cell::Bytes(text.to_vec()),
-    };
-    let typed = match oid {
+    decode_typed(oid, text).unwrap_or_else(|| Cell::Bytes(text.to_vec()))
+}
+
+/// The typed cell of a value whose type has one; `None` for the rest
+/// (kept as bytes) and for text that is not UTF-8.
+fn decode_typed(oid: u32, text: &[u8]) -> Option<Cell> {
+    if !matches!(oid, BOOL | INT2 | INT4 | INT8 | OID | FLOAT4 | FLOAT8 | BYTEA | DATE | TIME | TIMESTAMP | TIMESTAMPTZ) {
+        return None;
+    }
+    let s = std::str::from_utf8(text).ok()?;
+    match oid {
         BOOL => match s {
             "t" | "true" => Some(Cell::Int(1)),
             "f" | "false" => Some(Cell::Int(0)),
@@ -88,8 +102,7 @@ pub fn decode(oid: u32, text: &[u8]) -> Cell {
         TIMESTAMP => parse_timestamp(s, false),
         TIMESTAMPTZ => parse_timestamp(s, true),
         _ => None,
-    };
-    typed.unwrap_or_else(|| Cell::Bytes(text.to_vec()))
+    }
 }
 
 fn parse_float(s: &str) -> Option<f64> {

@@ -102,7 +102,7 @@ async fn rows_arrive_in_commit_order_with_cells() {
     let ins = &txs[0].0;
     assert_eq!(ins.len(), 2);
     assert_eq!((&ins[0].table, ins[0].op), (&t, RowOp::Insert));
-    assert_eq!(ins[0].columns, ["id", "name", "price", "ok", "f", "b", "d", "ts", "tm", "j", "u", "big", "s"]);
+    assert_eq!(*ins[0].columns, ["id", "name", "price", "ok", "f", "b", "d", "ts", "tm", "j", "u", "big", "s"]);
     assert_eq!(
         ins[0].after.as_ref().unwrap(),
         &vec![
@@ -171,13 +171,13 @@ async fn unchanged_toast_values_are_left_out_or_taken_from_the_old_row() {
     // Default identity: the unchanged TOASTed column is left out of the update.
     let d = &rows[2];
     assert_eq!((d.op, d.table.table.as_str()), (RowOp::Update, "d"));
-    assert_eq!(d.columns, ["id", "n"]);
+    assert_eq!(*d.columns, ["id", "n"]);
     assert_eq!(d.after.as_ref().unwrap(), &vec![Cell::Int(1), Cell::Int(1)]);
     assert_eq!(d.before.as_ref().unwrap(), &vec![Cell::Int(1), Cell::Null]);
     // REPLICA IDENTITY FULL: the value comes from the old row.
     let f = &rows[3];
     assert_eq!(f.table.table, "f");
-    assert_eq!(f.columns, ["id", "n", "big"]);
+    assert_eq!(*f.columns, ["id", "n", "big"]);
     assert_eq!(f.after.as_ref().unwrap(), &vec![Cell::Int(1), Cell::Int(1), bytes(&big)]);
     assert_eq!(f.before.as_ref().unwrap(), &vec![Cell::Int(1), Cell::Int(0), bytes(&big)]);
 

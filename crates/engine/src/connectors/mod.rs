@@ -2,23 +2,27 @@
 //! each family's implementation of the pipeline's source and sink traits.
 
 /// Implements the pipeline's `ChangeApplier` for a newtype around a
-/// connector's applier, whose methods have the same shapes in every connector.
+/// connector's applier, whose methods have the same shapes in every
+/// connector but for applying a planned batch: the closure-like part says
+/// how, given the batch's work as the sink's planner made it.
 macro_rules! change_applier_adapter {
-    ($wrapper:ident) => {
+    ($wrapper:ident, |$applier:ident, $db_list:ident, $work:ident: $planned:ty, $position:ident, $time:ident| $apply:expr) => {
         impl $crate::pipeline::sink::ChangeApplier for $wrapper {
             fn checkpoint(&mut self) -> $crate::BoxFuture<'_, $crate::pipeline::DbResult<Option<::opendts_core::change::SourcePosition>>> {
                 Box::pin(async move { Ok(self.0.checkpoint().await?.map(|(position, _)| position)) })
             }
 
-            fn apply_rows<'a>(
+            fn apply_batch<'a>(
                 &'a mut self,
                 db_list: &'a ::opendts_core::dblist::DbList,
-                rows: &'a [::opendts_core::change::RowChange],
+                batch: $crate::pipeline::sink::PlannedBatch,
                 position: &'a ::opendts_core::change::SourcePosition,
                 source_time: i64,
             ) -> $crate::BoxFuture<'a, $crate::pipeline::DbResult<$crate::pipeline::sink::Applied>> {
                 Box::pin(async move {
-                    let a = self.0.apply_rows(db_list, rows, position, source_time).await?;
+                    let $work: $planned = batch.into_work()?;
+                    let ($applier, $db_list, $position, $time) = (&mut self.0, db_list, position, source_time);
+                    let a = $apply.await?;
                     Ok($crate::pipeline::sink::Applied { rows: a.rows, bytes: a.bytes })
                 })
             }

@@ -358,7 +358,10 @@ impl ChunkWriter for MySqlChunkWriter {
 /// The connector's applier, behind the pipeline's trait.
 struct MySqlApplier(apply::ChangeApplier);
 
-super::change_applier_adapter!(MySqlApplier);
+// MySQL plans as it applies: its batches come from the default planner, unplanned.
+super::change_applier_adapter!(MySqlApplier, |applier, db_list, rows: Vec<opendts_core::change::RowChange>, position, time| {
+    applier.apply_rows(db_list, &rows, position, time)
+});
 
 #[cfg(test)]
 mod tests {

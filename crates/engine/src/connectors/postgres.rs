@@ -7,7 +7,7 @@
 //! long as the session that created the slot, which the source keeps open
 //! until the full load is done.
 
-use crate::pipeline::sink::{ChangeApplier, ChunkCheckpoint, ChunkData, ChunkWriter, NativeFormat, Sink};
+use crate::pipeline::sink::{ChangeApplier, ChangePlanner, ChunkCheckpoint, ChunkData, ChunkWriter, NativeFormat, PlannedBatch, Sink};
 use crate::pipeline::source::{ChangeStream, ChunkReader, SchemaPlan, Source, SourceTable};
 use crate::pipeline::{DbError, DbResult, DdlStep};
 use crate::BoxFuture;
@@ -17,7 +17,7 @@ use opendts_connector_postgres::schema::{self, TableMapping};
 use opendts_connector_postgres::sink::OnConflict;
 use opendts_connector_postgres::wal::{self, SlotInfo, WalError, WalSource, WalSourceConfig};
 use opendts_connector_postgres::{apply, objects, session, sink, snapshot, translate};
-use opendts_core::change::{ChangeEvent, SourcePosition};
+use opendts_core::change::{ChangeEvent, RowChange, SourcePosition};
 use opendts_core::dblist::DbList;
 use opendts_core::endpoint::{EngineFamily, Endpoint};
 use opendts_core::row::{Chunk, TableId};
@@ -400,6 +400,14 @@ impl Sink for PgSink {
             Ok(Box::new(PgApplier(applier)) as Box<dyn ChangeApplier>)
         })
     }
+
+    fn planner<'a>(&'a self, _job_key: &'a str) -> BoxFuture<'a, DbResult<Box<dyn ChangePlanner>>> {
+        Box::pin(async move {
+            let client = session::sink(&self.endpoint).await?;
+            let planner = apply::Planner::new(&client).await?;
+            Ok(Box::new(PgPlanner { client, planner }) as Box<dyn ChangePlanner>)
+        })
+    }
 }
 
 struct PgChunkWriter {
@@ -461,7 +469,32 @@ fn copy_format(format: NativeFormat) -> sink::CopyFormat {
 /// The connector's applier, behind the pipeline's trait.
 struct PgApplier(apply::ChangeApplier);
 
-super::change_applier_adapter!(PgApplier);
+super::change_applier_adapter!(PgApplier, |applier, _db_list, ops: apply::PlannedOps, position, time| {
+    applier.apply_planned(ops, position, time)
+});
+
+/// Plans batches for [`PgApplier`] on a connection of its own.
+struct PgPlanner {
+    client: Client,
+    planner: apply::Planner,
+}
+
+impl ChangePlanner for PgPlanner {
+    fn plan<'a>(&'a mut self, db_list: &'a DbList, rows: Vec<RowChange>) -> BoxFuture<'a, DbResult<PlannedBatch>> {
+        Box::pin(async move {
+            let changes = rows.len();
+            let result = self.planner.plan(&self.client, db_list, rows).await;
+            if result.is_err() {
+                self.planner.forget_tables();
+            }
+            Ok(PlannedBatch::new(changes, result?))
+        })
+    }
+
+    fn forget_tables(&mut self) {
+        self.planner.forget_tables();
+    }
+}
 
 /// Drops a deleted job's slot and publication, retrying while its reader
 /// still holds the slot.

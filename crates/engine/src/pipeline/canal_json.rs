@@ -177,7 +177,7 @@ mod tests {
         let change = RowChange {
             table: TableId::new("shop", "orders"),
             op: RowOp::Update,
-            columns: vec!["id".into(), "name".into(), "day".into(), "raw".into()],
+            columns: ["id", "name", "day", "raw"].map(String::from).into(),
             before: Some(vec![Cell::Int(1), Cell::Bytes(b"a".to_vec()), day.clone(), Cell::Bytes(vec![0xff, 0x00])]),
             after: Some(vec![Cell::Int(1), Cell::Bytes(b"b".to_vec()), day, Cell::Bytes(vec![0xff, 0x00])]),
         };
@@ -198,7 +198,7 @@ mod tests {
         let change = RowChange {
             table: TableId::new("shop", "orders"),
             op: RowOp::Delete,
-            columns: vec!["id".into(), "name".into()],
+            columns: ["id", "name"].map(String::from).into(),
             before: Some(vec![Cell::Int(7), Cell::Null]),
             after: None,
         };

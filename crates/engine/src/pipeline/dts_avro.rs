@@ -1152,7 +1152,7 @@ mod tests {
         let change = RowChange {
             table: TableId::new("shop", "t"),
             op: RowOp::Insert,
-            columns: vec!["a".into(), "b".into(), "c".into()],
+            columns: ["a", "b", "c"].map(String::from).into(),
             before: None,
             after: Some(vec![Cell::Int(5), Cell::Bytes(vec![0xff]), Cell::Null]),
         };

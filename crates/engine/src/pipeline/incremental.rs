@@ -2,12 +2,17 @@
 //! destination in commit order, batched, with the source position recorded
 //! in the same destination transaction as the changes it covers.
 //!
-//! A reader task pulls events from the source's change stream into a bounded channel; the
-//! applier drains whatever is ready into one batch (several source
-//! transactions, up to a row limit), applies it and records the position
-//! after its last transaction. DDL is applied on its own, in order.
+//! Three stages, each a task, in order: the reader pulls events from the
+//! source's change stream into a bounded channel; the planner drains
+//! whatever is ready into one batch (several source transactions, up to a
+//! row limit) and has the sink's [`ChangePlanner`] turn it into the
+//! destination's statements; the applier runs each planned batch and records
+//! the position after its last transaction in the same destination
+//! transaction, then lets the source release its log up to there. Planning
+//! batch N+1 overlaps applying batch N. DDL is applied on its own, in order,
+//! and the planner waits for it before planning anything after it.
 
-use super::sink::{ChangeApplier, Sink};
+use super::sink::{ChangeApplier, ChangePlanner, PlannedBatch, Sink};
 use super::source::{ChangeStream, Source};
 use super::{DbError, PipelineError};
 use crate::engine::Engine;
@@ -20,7 +25,7 @@ use opendts_core::row::TableId;
 use opendts_core::status::{JobStatus, JobType};
 use opendts_core::timefmt::now_millis;
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
 /// Key of the incremental start position in the job's working state.
 pub(super) const START_KEY: &str = "incremental_start";
@@ -82,10 +87,10 @@ fn already_copied(snapshots: &[(TableId, SourcePosition)], row: &RowChange, posi
         .any(|(table, snapshot)| *table == row.table && position.at_or_before(snapshot).unwrap_or(false))
 }
 
-/// Aborts the reader task when the applier stops for any reason.
-pub(super) struct ReaderGuard(tokio::task::JoinHandle<()>);
+/// Aborts a stage's task when the stage after it stops for any reason.
+pub(super) struct TaskGuard(tokio::task::JoinHandle<()>);
 
-impl Drop for ReaderGuard {
+impl Drop for TaskGuard {
     fn drop(&mut self) {
         self.0.abort();
     }
@@ -96,7 +101,7 @@ impl Drop for ReaderGuard {
 pub(super) fn spawn_reader(
     mut stream: Box<dyn ChangeStream>,
     mut confirmed: watch::Receiver<Option<SourcePosition>>,
-) -> (ReaderGuard, mpsc::Receiver<Result<ChangeEvent, DbError>>) {
+) -> (TaskGuard, mpsc::Receiver<Result<ChangeEvent, DbError>>) {
     let (tx, rx) = mpsc::channel(READ_AHEAD);
     let task = tokio::spawn(async move {
         loop {
@@ -112,7 +117,100 @@ pub(super) fn spawn_reader(
             }
         }
     });
-    (ReaderGuard(task), rx)
+    (TaskGuard(task), rx)
+}
+
+/// What the planner hands the applier, in source order.
+enum Work {
+    /// Row changes of one or more source transactions, planned for the destination.
+    Rows { batch: PlannedBatch, position: SourcePosition, timestamp: u32 },
+    /// A DDL, applied on its own. The planner plans nothing after it until
+    /// `applied` fires: the destination's tables may change.
+    Ddl { ddl: DdlChange, position: SourcePosition, timestamp: u32, applied: oneshot::Sender<()> },
+    /// The source is idle at `position`.
+    Heartbeat { position: SourcePosition, timestamp: u32 },
+}
+
+/// Plans batches of the reader's events ahead of the applier (one planned
+/// batch waits while the applier runs another).
+fn spawn_planner(
+    mut planner: Box<dyn ChangePlanner>,
+    mut events: mpsc::Receiver<Result<ChangeEvent, DbError>>,
+    db_list: DbList,
+    snapshots: Vec<(TableId, SourcePosition)>,
+) -> (TaskGuard, mpsc::Receiver<Result<Work, DbError>>) {
+    let (tx, rx) = mpsc::channel(1);
+    let task = tokio::spawn(async move {
+        if let Err(e) = plan_batches(planner.as_mut(), &mut events, &db_list, &snapshots, &tx).await {
+            let _ = tx.send(Err(e)).await;
+        }
+    });
+    (TaskGuard(task), rx)
+}
+
+/// The planner's loop: drains whatever events are ready into one batch (up
+/// to [`MAX_BATCH_ROWS`] rows), plans it and passes it on. Returns when the
+/// applier is gone, or with the error the applier is to report.
+async fn plan_batches(
+    planner: &mut dyn ChangePlanner,
+    events: &mut mpsc::Receiver<Result<ChangeEvent, DbError>>,
+    db_list: &DbList,
+    snapshots: &[(TableId, SourcePosition)],
+    out: &mpsc::Sender<Result<Work, DbError>>,
+) -> Result<(), DbError> {
+    loop {
+        let Some(first) = events.recv().await else {
+            return Err(DbError { retryable: true, message: "the change stream reader stopped".into() });
+        };
+        let mut event = Some(first?);
+        let mut rows: Vec<RowChange> = Vec::new();
+        let mut batch_end: Option<(SourcePosition, u32)> = None;
+        while let Some(ev) = event.take() {
+            match ev {
+                ChangeEvent::Transaction { rows: tx_rows, position, timestamp } => {
+                    rows.extend(tx_rows.into_iter().filter(|r| !already_copied(snapshots, r, &position)));
+                    batch_end = Some((position, timestamp));
+                    if rows.len() < MAX_BATCH_ROWS {
+                        if let Ok(next) = events.try_recv() {
+                            event = Some(next?);
+                        }
+                    }
+                }
+                ChangeEvent::Ddl { ddl, position, timestamp } => {
+                    if let Some((pos, ts)) = batch_end.take() {
+                        let batch = plan(planner, db_list, std::mem::take(&mut rows)).await?;
+                        if out.send(Ok(Work::Rows { batch, position: pos, timestamp: ts })).await.is_err() {
+                            return Ok(());
+                        }
+                    }
+                    let (applied, done) = oneshot::channel();
+                    if out.send(Ok(Work::Ddl { ddl, position, timestamp, applied })).await.is_err() || done.await.is_err() {
+                        return Ok(());
+                    }
+                    planner.forget_tables();
+                }
+                ChangeEvent::Heartbeat { position, timestamp } => {
+                    if batch_end.is_none() && out.send(Ok(Work::Heartbeat { position, timestamp })).await.is_err() {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        if let Some((position, timestamp)) = batch_end {
+            let batch = plan(planner, db_list, rows).await?;
+            if out.send(Ok(Work::Rows { batch, position, timestamp })).await.is_err() {
+                return Ok(());
+            }
+        }
+    }
+}
+
+async fn plan(planner: &mut dyn ChangePlanner, db_list: &DbList, rows: Vec<RowChange>) -> Result<PlannedBatch, DbError> {
+    let started = Instant::now();
+    let changes = rows.len();
+    let batch = planner.plan(db_list, rows).await?;
+    tracing::debug!(changes, us = started.elapsed().as_micros() as u64, "batch planned");
+    Ok(batch)
 }
 
 pub(super) async fn run(
@@ -123,6 +221,7 @@ pub(super) async fn run(
     sink: &mut dyn Sink,
 ) -> Result<(), PipelineError> {
     let mut applier = sink.applier(&job.job_id).await?;
+    let planner = sink.planner(&job.job_id).await?;
     let snapshots = snapshot_positions(engine, job, db_list, sink).await?;
     let start = match applier.checkpoint().await? {
         Some(position) => position,
@@ -138,7 +237,8 @@ pub(super) async fn run(
     tracing::info!(job_id = %job.job_id, ?start, "incremental sync starting");
     let stream = source.changes(start).await?;
     let (confirm, confirmed) = watch::channel(None);
-    let (_reader, mut rx) = spawn_reader(stream, confirmed);
+    let (_reader, events) = spawn_reader(stream, confirmed);
+    let (_planner, mut work) = spawn_planner(planner, events, db_list.clone(), snapshots);
 
     update(engine, &job.job_id, job.epoch, |j| {
         if j.job_type == JobType::Sync {
@@ -151,56 +251,37 @@ pub(super) async fn run(
     let mut stats = Stats::new();
     let mut last_idle_checkpoint = Instant::now();
     loop {
-        let Some(first) = rx.recv().await else {
-            return Err(DbError { retryable: true, message: "the change stream reader stopped".into() }.into());
+        let Some(next) = work.recv().await else {
+            return Err(DbError { retryable: true, message: "the change planner stopped".into() }.into());
         };
-        let mut event = Some(first?);
-        let mut rows: Vec<RowChange> = Vec::new();
-        let mut batch_end: Option<(SourcePosition, u32)> = None;
-        while let Some(ev) = event.take() {
-            match ev {
-                ChangeEvent::Transaction { rows: tx_rows, position, timestamp } => {
-                    rows.extend(tx_rows.into_iter().filter(|r| !already_copied(&snapshots, r, &position)));
-                    batch_end = Some((position, timestamp));
-                    if rows.len() < MAX_BATCH_ROWS {
-                        if let Ok(next) = rx.try_recv() {
-                            event = Some(next?);
-                        }
+        match next? {
+            Work::Rows { batch, position, timestamp } => {
+                apply_batch(applier.as_mut(), db_list, batch, &position, timestamp, &mut stats).await?;
+                last_idle_checkpoint = Instant::now();
+                confirm.send_replace(Some(position));
+            }
+            Work::Ddl { ddl, position, timestamp, applied } => {
+                let statements = translate_ddl(ddl, families);
+                if statements.is_empty() {
+                    applier.advance(&position, timestamp as i64).await?;
+                }
+                for ddl in &statements {
+                    if applier.apply_ddl(db_list, ddl, &position, timestamp as i64).await? {
+                        tracing::info!(job_id = %job.job_id, statement = %ddl.statement, "DDL applied");
                     }
                 }
-                ChangeEvent::Ddl { ddl, position, timestamp } => {
-                    if let Some((pos, ts)) = batch_end.take() {
-                        apply_batch(applier.as_mut(), db_list, &rows, &pos, ts, &mut stats).await?;
-                        rows.clear();
-                    }
-                    let statements = translate_ddl(ddl, families);
-                    if statements.is_empty() {
-                        applier.advance(&position, timestamp as i64).await?;
-                    }
-                    for ddl in &statements {
-                        if applier.apply_ddl(db_list, ddl, &position, timestamp as i64).await? {
-                            tracing::info!(job_id = %job.job_id, statement = %ddl.statement, "DDL applied");
-                        }
-                    }
-                    stats.applied(0, 0, timestamp);
+                stats.applied(0, 0, timestamp);
+                confirm.send_replace(Some(position));
+                let _ = applied.send(());
+            }
+            Work::Heartbeat { position, timestamp } => {
+                stats.heartbeat(timestamp);
+                if last_idle_checkpoint.elapsed() >= IDLE_CHECKPOINT_EVERY {
+                    applier.advance(&position, timestamp as i64).await?;
+                    last_idle_checkpoint = Instant::now();
                     confirm.send_replace(Some(position));
                 }
-                ChangeEvent::Heartbeat { position, timestamp } => {
-                    if batch_end.is_none() {
-                        stats.heartbeat(timestamp);
-                        if last_idle_checkpoint.elapsed() >= IDLE_CHECKPOINT_EVERY {
-                            applier.advance(&position, timestamp as i64).await?;
-                            last_idle_checkpoint = Instant::now();
-                            confirm.send_replace(Some(position));
-                        }
-                    }
-                }
             }
-        }
-        if let Some((pos, ts)) = batch_end {
-            apply_batch(applier.as_mut(), db_list, &rows, &pos, ts, &mut stats).await?;
-            last_idle_checkpoint = Instant::now();
-            confirm.send_replace(Some(pos));
         }
         if stats.due() {
             stats.report(engine, job)?;
@@ -235,14 +316,15 @@ fn translate_ddl(ddl: DdlChange, (source, dest): (EngineFamily, EngineFamily)) -
 async fn apply_batch(
     applier: &mut dyn ChangeApplier,
     db_list: &DbList,
-    rows: &[RowChange],
+    batch: PlannedBatch,
     position: &SourcePosition,
     timestamp: u32,
     stats: &mut Stats,
 ) -> Result<(), PipelineError> {
     let started = Instant::now();
-    let applied = applier.apply_rows(db_list, rows, position, timestamp as i64).await?;
-    tracing::debug!(rows = rows.len(), applied = applied.rows, ms = started.elapsed().as_millis() as u64, "batch applied");
+    let changes = batch.changes;
+    let applied = applier.apply_batch(db_list, batch, position, timestamp as i64).await?;
+    tracing::debug!(changes, applied = applied.rows, ms = started.elapsed().as_millis() as u64, "batch applied");
     stats.applied(applied.rows, applied.bytes, timestamp);
     Ok(())
 }

@@ -11,6 +11,7 @@ use opendts_core::change::{DdlChange, RowChange, SourcePosition};
 use opendts_core::dblist::DbList;
 use opendts_core::endpoint::EngineFamily;
 use opendts_core::row::{Cell, TableId};
+use std::any::Any;
 use std::collections::HashSet;
 use tokio::sync::mpsc;
 
@@ -88,6 +89,12 @@ pub(crate) trait Sink: Send {
 
     /// Opens the applier of the job's change stream.
     fn applier<'a>(&'a self, job_key: &'a str) -> BoxFuture<'a, DbResult<Box<dyn ChangeApplier>>>;
+
+    /// Opens the planner that prepares batches for the job's applier (by
+    /// default, rows pass unplanned and the applier plans as it applies).
+    fn planner<'a>(&'a self, _job_key: &'a str) -> BoxFuture<'a, DbResult<Box<dyn ChangePlanner>>> {
+        Box::pin(async { Ok(Box::new(UnplannedRows) as Box<dyn ChangePlanner>) })
+    }
 }
 
 /// Writes full-load chunks on one connection.
@@ -103,17 +110,62 @@ pub(crate) trait ChunkWriter: Send {
     ) -> BoxFuture<'a, DbResult<u64>>;
 }
 
+/// A batch of row changes made ready for one destination by its
+/// [`ChangePlanner`], for that destination's [`ChangeApplier`].
+pub(crate) struct PlannedBatch {
+    /// Source row changes in the batch.
+    pub changes: usize,
+    work: Box<dyn Any + Send>,
+}
+
+impl PlannedBatch {
+    pub(crate) fn new<T: Any + Send>(changes: usize, work: T) -> PlannedBatch {
+        PlannedBatch { changes, work: Box::new(work) }
+    }
+
+    /// The planner's work, as the applier of the same sink expects it.
+    pub(crate) fn into_work<T: Any>(self) -> DbResult<T> {
+        self.work
+            .downcast::<T>()
+            .map(|w| *w)
+            .map_err(|_| super::DbError::fatal("a batch planned for another kind of destination reached this applier"))
+    }
+}
+
+/// Turns batches of row changes into a destination's work (its statements)
+/// on a connection of its own, so that the next batch is planned while the
+/// applier runs the previous one. It may remember the destination's tables:
+/// [`Self::forget_tables`] after a DDL.
+pub(crate) trait ChangePlanner: Send {
+    fn plan<'a>(&'a mut self, db_list: &'a DbList, rows: Vec<RowChange>) -> BoxFuture<'a, DbResult<PlannedBatch>>;
+
+    /// A DDL has been applied: what was read of the destination's tables may be stale.
+    fn forget_tables(&mut self);
+}
+
+/// The planner of appliers that plan as they apply: rows pass as they are.
+pub(crate) struct UnplannedRows;
+
+impl ChangePlanner for UnplannedRows {
+    fn plan<'a>(&'a mut self, _db_list: &'a DbList, rows: Vec<RowChange>) -> BoxFuture<'a, DbResult<PlannedBatch>> {
+        Box::pin(async move { Ok(PlannedBatch::new(rows.len(), rows)) })
+    }
+
+    fn forget_tables(&mut self) {}
+}
+
 /// Applies a change stream, recording the source position in the same
 /// destination transaction as the changes it covers.
 pub(crate) trait ChangeApplier: Send {
     /// The position after the last applied change, if any.
     fn checkpoint(&mut self) -> BoxFuture<'_, DbResult<Option<SourcePosition>>>;
 
-    /// Applies row changes of one or more source transactions, then records `position`.
-    fn apply_rows<'a>(
+    /// Applies a batch of one or more source transactions from this sink's
+    /// planner, then records `position`, in one destination transaction.
+    fn apply_batch<'a>(
         &'a mut self,
         db_list: &'a DbList,
-        rows: &'a [RowChange],
+        batch: PlannedBatch,
         position: &'a SourcePosition,
         source_time: i64,
     ) -> BoxFuture<'a, DbResult<Applied>>;

@@ -143,7 +143,8 @@ pub struct TableMap {
     pub table_id: u64,
     pub table: TableId,
     pub columns: Vec<Column>,
-    pub names: Vec<String>,
+    /// Shared with every row change decoded through this map.
+    pub names: std::sync::Arc<[String]>,
     /// The event body, to recognise an identical TABLE_MAP without decoding it again.
     pub raw: Vec<u8>,
     has_names: bool,
@@ -174,10 +175,10 @@ impl TableMap {
                 self.columns.len()
             ));
         }
-        for (i, (col, ic)) in self.columns.iter_mut().zip(info).enumerate() {
-            if !self.has_names {
-                self.names[i] = ic.name.clone();
-            }
+        if !self.has_names {
+            self.names = info.iter().map(|ic| ic.name.clone()).collect();
+        }
+        for (col, ic) in self.columns.iter_mut().zip(info) {
             if !self.has_signedness {
                 col.unsigned = ic.unsigned;
             }
@@ -331,7 +332,7 @@ pub fn parse(body: &[u8], id_len: usize, mariadb: bool) -> DResult<TableMap> {
         table_id,
         table: TableId::new(String::from_utf8_lossy(schema), String::from_utf8_lossy(table)),
         columns,
-        names,
+        names: names.into(),
         raw: body.to_vec(),
         has_names,
         has_signedness,
@@ -573,7 +574,7 @@ mod tests {
         let t = parse(&body(true), 6, false).unwrap();
         assert_eq!(t.table_id, 42);
         assert_eq!(t.table, TableId::new("db", "t"));
-        assert_eq!(t.names, ["id", "c", "e", "d", "j"]);
+        assert_eq!(*t.names, ["id", "c", "e", "d", "j"]);
         assert_eq!(t.columns[0].kind, Kind::Long);
         assert!(t.columns[0].unsigned);
         assert_eq!(t.columns[1].kind, Kind::Char { len_bytes: 2, max: 400 });

@@ -365,7 +365,7 @@ impl WalSource {
                     op: RowOp::Insert,
                     columns: names(r, &keep),
                     before: None,
-                    after: Some(cells(r, &new, &keep)?),
+                    after: Some(cells(r, new, &keep)?),
                 }
             }
             Message::Update { rel, .. } | Message::Delete { rel, .. } if self.rel(rel).is_ok_and(is_ddl_log) => return Ok(()),
@@ -389,7 +389,7 @@ impl WalSource {
                 let before: Vec<Datum> = match old {
                     Some(o) if old_full => o,
                     Some(o) => key_only(r, o),
-                    None => key_only(r, new.clone()),
+                    None => key_of(r, &new),
                 };
                 for (i, d) in before.iter().enumerate() {
                     if *d == Datum::Unchanged {
@@ -400,8 +400,8 @@ impl WalSource {
                     table: TableId::new(&r.schema, &r.table),
                     op: RowOp::Update,
                     columns: names(r, &keep),
-                    before: Some(cells(r, &before, &keep)?),
-                    after: Some(cells(r, &new, &keep)?),
+                    before: Some(cells(r, before, &keep)?),
+                    after: Some(cells(r, new, &keep)?),
                 }
             }
             Message::Delete { rel, old, old_full } => {
@@ -413,7 +413,7 @@ impl WalSource {
                     table: TableId::new(&r.schema, &r.table),
                     op: RowOp::Delete,
                     columns: names(r, &keep),
-                    before: Some(cells(r, &old, &keep)?),
+                    before: Some(cells(r, old, &keep)?),
                     after: None,
                 }
             }
@@ -490,20 +490,28 @@ fn key_only(r: &Relation, mut t: Vec<Datum>) -> Vec<Datum> {
     t
 }
 
-fn names(r: &Relation, keep: &[bool]) -> Vec<String> {
+/// [`key_only`] of a row that stays whole: only the key's values are copied.
+fn key_of(r: &Relation, t: &[Datum]) -> Vec<Datum> {
+    t.iter().zip(&r.columns).map(|(d, c)| if c.key { d.clone() } else { Datum::Null }).collect()
+}
+
+fn names(r: &Relation, keep: &[bool]) -> std::sync::Arc<[String]> {
+    if keep.iter().all(|k| *k) {
+        return r.names.clone();
+    }
     r.columns.iter().zip(keep).filter(|(_, k)| **k).map(|(c, _)| c.name.clone()).collect()
 }
 
-fn cells(r: &Relation, t: &[Datum], keep: &[bool]) -> Result<Vec<Cell>, WalError> {
+fn cells(r: &Relation, t: Vec<Datum>, keep: &[bool]) -> Result<Vec<Cell>, WalError> {
     let mut out = Vec::with_capacity(t.len());
-    for ((d, c), k) in t.iter().zip(&r.columns).zip(keep) {
+    for ((d, c), k) in t.into_iter().zip(&r.columns).zip(keep) {
         if !*k {
             continue;
         }
         out.push(match d {
             Datum::Null => Cell::Null,
-            Datum::Text(v) => crate::value::decode(c.type_oid, v),
-            Datum::Binary(v) => Cell::Bytes(v.clone()),
+            Datum::Text(v) => crate::value::decode_owned(c.type_oid, v),
+            Datum::Binary(v) => Cell::Bytes(v),
             Datum::Unchanged => {
                 return Err(WalError::Protocol(format!("{}.{}: unchanged value of {} kept", r.schema, r.table, c.name)))
             }

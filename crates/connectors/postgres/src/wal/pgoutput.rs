@@ -21,6 +21,8 @@ pub struct Relation {
     /// `d` default (primary key), `n` nothing, `f` full, `i` index.
     pub replica_identity: u8,
     pub columns: Vec<RelColumn>,
+    /// The column names, shared by every row change of the relation.
+    pub names: std::sync::Arc<[String]>,
 }
 
 /// One column of a tuple.
@@ -124,7 +126,8 @@ pub fn parse(data: &[u8]) -> Result<Message, String> {
                 let type_modifier = r.i32()?;
                 columns.push(RelColumn { name, type_oid, type_modifier, key: flags & 1 != 0 });
             }
-            Message::Relation(Relation { oid, schema, table, replica_identity, columns })
+            let names = columns.iter().map(|c| c.name.clone()).collect();
+            Message::Relation(Relation { oid, schema, table, replica_identity, columns, names })
         }
         b'I' => {
             let rel = r.u32()?;
