@@ -48,3 +48,14 @@ pub trait JobControl: Send + Sync + 'static {
     /// Probes one endpoint now (DescribeConnectionStatus).
     fn probe<'a>(&'a self, endpoint: &'a Endpoint) -> BoxFuture<'a, ProbeReport>;
 }
+
+/// Runs CPU-heavy work (milliseconds) from async code without holding up the
+/// other tasks: on a multi-threaded runtime the worker thread hands its queued
+/// tasks to another and runs `work` in place; elsewhere (a single-threaded
+/// test runtime) `work` simply runs.
+pub(crate) fn run_cpu_bound<T>(work: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        _ => work(),
+    }
+}

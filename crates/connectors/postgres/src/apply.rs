@@ -46,6 +46,10 @@ use tokio_postgres::{Client, Statement, Transaction};
 /// Rows merged into one statement at most.
 const MAX_MERGED: usize = 4000;
 
+/// Upserts of a table's inserted rows after one of them existed on the
+/// destination, before a plain INSERT is tried again (see [`execute`]).
+const WARY_STATEMENTS: u32 = 100;
+
 /// One column of a destination table.
 #[derive(Debug)]
 struct DestColumn {
@@ -108,8 +112,10 @@ enum Op {
     Insert { table: Arc<DestTable>, columns: Arc<[String]>, rows: Vec<TextRow> },
     /// Insert or overwrite the listed columns, by key. `keys` maps the key
     /// of each row still to be written to its position in `rows` (a row whose
-    /// key a later change of the batch decided is no longer listed).
-    Upsert { table: Arc<DestTable>, columns: Arc<[String]>, rows: Vec<TextRow>, keys: HashMap<TextRow, usize> },
+    /// key a later change of the batch decided is no longer listed). `fresh`:
+    /// every row comes from an INSERT on the source, so the rows are most
+    /// likely new on the destination (see [`execute`]).
+    Upsert { table: Arc<DestTable>, columns: Arc<[String]>, rows: Vec<TextRow>, keys: HashMap<TextRow, usize>, fresh: bool },
     /// Set only the listed columns of the row with key `old_keys[i]`; rows not
     /// found are upserted.
     Update { table: Arc<DestTable>, columns: Arc<[String]>, old_keys: Vec<TextRow>, rows: Vec<TextRow>, keys: HashSet<TextRow> },
@@ -127,7 +133,7 @@ impl Op {
     /// An upsert of rows whose keys sit at `key_pos` in each row.
     fn upsert(table: Arc<DestTable>, columns: Arc<[String]>, rows: Vec<TextRow>, key_pos: &[usize]) -> Op {
         let keys = rows.iter().enumerate().map(|(i, r)| (key_pos.iter().map(|&p| r[p].clone()).collect(), i)).collect();
-        Op::Upsert { table, columns, rows, keys }
+        Op::Upsert { table, columns, rows, keys, fresh: false }
     }
 
     fn table(&self) -> &Arc<DestTable> {
@@ -162,8 +168,11 @@ pub struct Planner {
     /// Per source table, within one batch: the column list of its last
     /// change, and how such changes are written (`None`: the DbList does not
     /// select the table).
-    shapes: HashMap<TableId, (Arc<[String]>, Option<Arc<ColumnPlan>>)>,
+    shapes: HashMap<TableId, Shape>,
 }
+
+/// A change's column list, and how changes with it are written.
+type Shape = (Arc<[String]>, Option<Arc<ColumnPlan>>);
 
 /// How changes of one source table with one column list are written.
 #[derive(Debug)]
@@ -214,6 +223,8 @@ pub struct ChangeApplier {
     /// Plans the batches given to [`ChangeApplier::apply_rows`].
     planner: Planner,
     statements: HashMap<String, Statement>,
+    /// See [`execute`].
+    wary: HashMap<TableId, u32>,
 }
 
 fn filter_value(c: &Cell) -> Option<FilterValue> {
@@ -252,7 +263,7 @@ impl ChangeApplier {
             other => other?,
         }
         let planner = Planner::new(&client).await?;
-        Ok(ChangeApplier { client, job_key: job_key.to_string(), planner, statements: HashMap::new() })
+        Ok(ChangeApplier { client, job_key: job_key.to_string(), planner, statements: HashMap::new(), wary: HashMap::new() })
     }
 
     /// The source position after the last change applied, and its source time.
@@ -370,7 +381,7 @@ impl Planner {
     /// How the changes of one source table with one column list become
     /// destination rows: worked out once, then reused for every change of
     /// that shape (a batch is typically thousands of changes of a few shapes).
-    async fn column_plan(&mut self, client: &Client, db_list: &DbList, change: &RowChange) -> Result<Option<Arc<ColumnPlan>>, PgError> {
+    fn column_plan(&mut self, db_list: &DbList, change: &RowChange) -> Result<Option<Arc<ColumnPlan>>, PgError> {
         if let Some((columns, plan)) = self.shapes.get(&change.table) {
             if Arc::ptr_eq(columns, &change.columns) || **columns == *change.columns {
                 return Ok(plan.clone());
@@ -380,7 +391,9 @@ impl Planner {
             None => None,
             Some(sel) => {
                 let dest = TableId::new(sel.dest_db.clone(), sel.dest_table.clone());
-                let info = self.dest_table(client, &dest).await?;
+                let info = self.tables.get(&dest).cloned().ok_or_else(|| {
+                    PgError::other(format!("apply changes to {dest}"), "the destination table was not read before planning")
+                })?;
                 // Copied columns: (position in the change, destination name). A
                 // column the destination does not have (dropped by a DDL replayed
                 // ahead of this older row) or computes itself is not written.
@@ -424,13 +437,39 @@ impl Planner {
     /// Returns the merged operations, and the row operations and bytes the
     /// changes amount to (a key change is a delete and an upsert).
     pub async fn plan(&mut self, client: &Client, db_list: &DbList, changes: Vec<RowChange>) -> Result<PlannedOps, PgError> {
+        self.read_tables(client, db_list, &changes).await?;
+        self.plan_read(db_list, changes)
+    }
+
+    /// Reads the shape of every destination table `changes` write that is
+    /// not known yet (the only part of planning that talks to the server).
+    pub async fn read_tables(&mut self, client: &Client, db_list: &DbList, changes: &[RowChange]) -> Result<(), PgError> {
+        let mut last: Option<&TableId> = None;
+        for change in changes {
+            if last == Some(&change.table) {
+                continue;
+            }
+            last = Some(&change.table);
+            if let Some(sel) = db_list.select_table(&change.table.schema, &change.table.table) {
+                let dest = TableId::new(sel.dest_db.clone(), sel.dest_table.clone());
+                if !self.tables.contains_key(&dest) {
+                    self.dest_table(client, &dest).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// [`Self::plan`] once [`Self::read_tables`] has read the tables: CPU
+    /// work only, which a caller may run off its async runtime's threads.
+    pub fn plan_read(&mut self, db_list: &DbList, changes: Vec<RowChange>) -> Result<PlannedOps, PgError> {
         let mut ops: Vec<Op> = Vec::new();
         let mut bytes = 0u64;
         let mut row_ops = 0u64;
         // Shapes hold the DbList's decisions: worked out afresh for every batch.
         self.shapes.clear();
         for change in changes {
-            let Some(plan) = self.column_plan(client, db_list, &change).await? else { continue };
+            let Some(plan) = self.column_plan(db_list, &change)? else { continue };
             let allowed = match change.op {
                 RowOp::Insert => plan.insert,
                 RowOp::Update => plan.update,
@@ -455,10 +494,12 @@ impl Planner {
             let key_of = |row: &TextRow| -> TextRow { plan.key_pos.iter().map(|&i| row[i].clone()).collect() };
             let weight = |row: &[Cell]| row.iter().map(|c| c.weight() as u64).sum::<u64>();
             let columns = &plan.dest_columns;
+            let fresh = change.op == RowOp::Insert;
             let upsert = |row: TextRow| {
                 if keyed {
                     let key = key_of(&row);
-                    Op::Upsert { table: info.clone(), columns: columns.clone(), rows: vec![row], keys: HashMap::from([(key, 0)]) }
+                    let keys = HashMap::from([(key, 0)]);
+                    Op::Upsert { table: info.clone(), columns: columns.clone(), rows: vec![row], keys, fresh }
                 } else {
                     Op::Insert { table: info.clone(), columns: columns.clone(), rows: vec![row] }
                 }
@@ -582,12 +623,12 @@ impl ChangeApplier {
     }
 
     async fn apply_planned_inner(&mut self, planned: PlannedOps, position: &SourcePosition, source_time: i64) -> Result<Applied, PgError> {
-        let ChangeApplier { client, job_key, statements, .. } = self;
+        let ChangeApplier { client, job_key, statements, wary, .. } = self;
         let tx = guarded(client.transaction(), || "begin applying changes".into()).await?;
         // Every row operation counts as applied, including those a later
         // change of the batch made moot (merged away).
         for op in planned.ops {
-            execute(&tx, statements, op).await?;
+            execute(&tx, statements, wary, op).await?;
         }
         record(&tx, statements, job_key, position, source_time).await?;
         guarded(tx.commit(), || "commit applied changes".into()).await?;
@@ -925,6 +966,10 @@ fn push_merged(ops: &mut Vec<Op>, op: Op, cross_tables: bool) {
             if !(op.decides_keys() && ops[i].forget(keys)) {
                 break;
             }
+            if let (Op::Delete { .. }, Op::Upsert { fresh, .. }) = (&ops[i], &mut op) {
+                // The row it inserts again may still be there, its delete gone.
+                *fresh = false;
+            }
             match ops[i].absorb(op) {
                 None => return,
                 Some(back) => op = back,
@@ -998,8 +1043,12 @@ impl Op {
                 rows.extend(r);
                 None
             }
-            (Op::Upsert { table, columns, rows, keys }, Op::Upsert { table: t, columns: c, rows: r, keys: k })
-                if same(table, &t) && same_columns(columns, &c) && rows.len() < MAX_MERGED && k.keys().all(|x| !keys.contains_key(x)) =>
+            (Op::Upsert { table, columns, rows, keys, fresh }, Op::Upsert { table: t, columns: c, rows: r, keys: k, fresh: f })
+                if same(table, &t)
+                    && same_columns(columns, &c)
+                    && *fresh == f
+                    && rows.len() < MAX_MERGED
+                    && k.keys().all(|x| !keys.contains_key(x)) =>
             {
                 let base = rows.len();
                 keys.extend(k.into_iter().map(|(key, i)| (key, base + i)));
@@ -1163,7 +1212,14 @@ async fn run(
 }
 
 /// Executes one operation; returns the number of changes it carried.
-async fn execute(tx: &Transaction<'_>, cache: &mut HashMap<String, Statement>, op: Op) -> Result<u64, PgError> {
+/// `wary`: tables whose inserted rows lately existed on the destination, with
+/// the number of upserts left before plain INSERTs are tried again.
+async fn execute(
+    tx: &Transaction<'_>,
+    cache: &mut HashMap<String, Statement>,
+    wary: &mut HashMap<TableId, u32>,
+    op: Op,
+) -> Result<u64, PgError> {
     let emptied = match &op {
         Op::Insert { rows, .. } => rows.is_empty(),
         Op::Upsert { keys, .. } => keys.is_empty(),
@@ -1184,7 +1240,7 @@ async fn execute(tx: &Transaction<'_>, cache: &mut HashMap<String, Statement>, o
             run(tx, cache, insert_sql(&table, &columns, false), &params, id).await?;
             Ok(n)
         }
-        Op::Upsert { columns, rows, keys, .. } => {
+        Op::Upsert { columns, rows, keys, fresh, .. } => {
             // Rows a later change of the batch decided are left out.
             let rows = if keys.len() == rows.len() {
                 rows
@@ -1197,6 +1253,28 @@ async fn execute(tx: &Transaction<'_>, cache: &mut HashMap<String, Statement>, o
             let n = rows.len() as u64;
             let cols = into_columns(rows, columns.len());
             let params: Vec<&(dyn ToSql + Sync)> = cols.iter().map(|c| c as &(dyn ToSql + Sync)).collect();
+            if fresh && wary.get(id).is_none_or(|left| *left == 0) {
+                // Rows the source inserted are almost always new here: a plain
+                // INSERT skips ON CONFLICT's per-row probe and tuple lock. A key
+                // that exists after all (a source whose snapshot and log overlap,
+                // rows written on the destination) rolls it back, and the upsert
+                // runs instead; the table is then upserted for a while.
+                guarded(tx.batch_execute("SAVEPOINT opendts_insert"), || format!("apply changes to {id}")).await?;
+                match run(tx, cache, insert_sql(&table, &columns, false), &params, id).await {
+                    Ok(_) => {
+                        guarded(tx.batch_execute("RELEASE SAVEPOINT opendts_insert"), || format!("apply changes to {id}")).await?;
+                        return Ok(n);
+                    }
+                    Err(e) if e.sqlstate() == Some("23505") => {
+                        tracing::debug!(table = %id, "inserted rows exist on the destination: upserted instead");
+                        guarded(tx.batch_execute("ROLLBACK TO SAVEPOINT opendts_insert"), || format!("apply changes to {id}")).await?;
+                        wary.insert(id.clone(), WARY_STATEMENTS);
+                    }
+                    Err(e) => return Err(e),
+                }
+            } else if let Some(left) = wary.get_mut(id) {
+                *left = left.saturating_sub(1);
+            }
             run(tx, cache, insert_sql(&table, &columns, true), &params, id).await?;
             Ok(n)
         }
@@ -1242,15 +1320,15 @@ async fn execute(tx: &Transaction<'_>, cache: &mut HashMap<String, Statement>, o
                 }
             }
             if !deletes.is_empty() {
-                Box::pin(execute(tx, cache, Op::delete(table.clone(), deletes))).await?;
+                Box::pin(execute(tx, cache, wary, Op::delete(table.clone(), deletes))).await?;
             }
             if !retry.is_empty() {
                 let op = Op::Update { table: table.clone(), columns: columns.clone(), old_keys: retry_keys, rows: retry, keys: HashSet::new() };
-                Box::pin(execute(tx, cache, op)).await?;
+                Box::pin(execute(tx, cache, wary, op)).await?;
             }
             if !upserts.is_empty() {
                 let op = Op::upsert(table.clone(), columns.clone(), upserts, &key_pos);
-                Box::pin(execute(tx, cache, op)).await?;
+                Box::pin(execute(tx, cache, wary, op)).await?;
             }
             Ok(rows.len() as u64)
         }
@@ -1279,7 +1357,13 @@ mod tests {
 
     fn up(t: &Arc<DestTable>, id: &str) -> Op {
         let row = vec![Some(id.to_string()), None];
-        Op::Upsert { table: t.clone(), columns: Arc::from(vec!["id".to_string(), "v".to_string()]), keys: HashMap::from([(vec![row[0].clone()], 0)]), rows: vec![row] }
+        Op::Upsert {
+            table: t.clone(),
+            columns: Arc::from(vec!["id".to_string(), "v".to_string()]),
+            keys: HashMap::from([(vec![row[0].clone()], 0)]),
+            rows: vec![row],
+            fresh: false,
+        }
     }
 
     /// The rows (key → value) after running `ops` in order on a table holding `start`.
@@ -1341,6 +1425,7 @@ mod tests {
                             columns: Arc::from(vec!["id".to_string(), "v".to_string()]),
                             keys: HashMap::from([(vec![Some(key)], 0)]),
                             rows: vec![row],
+                            fresh: false,
                         }
                     }
                 })

@@ -356,3 +356,43 @@ async fn captured_ddl_is_replayed_in_the_mapped_schema_once() {
     assert_eq!(applier.checkpoint().await.unwrap(), Some((SourcePosition::Lsn(7), 7)));
     drop_schema(&c, &s).await;
 }
+
+#[tokio::test]
+async fn inserted_rows_that_exist_on_the_destination_are_overwritten_not_failed() {
+    let Some(ep) = admin("inserted_rows_that_exist_on_the_destination_are_overwritten_not_failed") else { return };
+    let (c, s) = fresh_schema(
+        &ep,
+        "fresh",
+        &["CREATE TABLE {s}.t (id int PRIMARY KEY, v text)", "INSERT INTO {s}.t VALUES (2, 'old two'), (7, 'old seven')"],
+    )
+    .await;
+    let db_list = list(&format!(r#"{{"src": {{"name": "{s}", "all": true}}}}"#));
+    let cols = ["id", "v"];
+    let ins = |id: i64, v: &str| change("src", "t", RowOp::Insert, &cols, None, Some(vec![Cell::Int(id), text(v)]));
+    let del = |id: i64| change("src", "t", RowOp::Delete, &cols, Some(vec![Cell::Int(id), Cell::Null]), None);
+    let all_sql = format!("SELECT string_agg(id || '=' || v, ',' ORDER BY id) FROM {s}.t");
+    let job = format!("job-{s}");
+    let mut applier = ChangeApplier::connect(&ep, &job).await.unwrap();
+
+    // Rows the source inserted: new ones go in, the ones the destination
+    // already has (a snapshot overlapping the log) take the source's values.
+    let batch = vec![ins(1, "one"), ins(2, "two"), ins(3, "three")];
+    applier.apply_rows(&db_list, &batch, &SourcePosition::Lsn(100), 1).await.unwrap();
+    assert_eq!(rows(&c, &all_sql).await, vec!["1=one,2=two,3=three,7=old seven"]);
+
+    // The same batch replayed, then one that deletes and inserts a key again
+    // in one batch while the row is on the destination: the delete is merged
+    // away, and the insert overwrites.
+    applier.apply_rows(&db_list, &batch, &SourcePosition::Lsn(100), 1).await.unwrap();
+    let batch = vec![del(7), ins(7, "new seven"), ins(8, "eight"), del(3)];
+    applier.apply_rows(&db_list, &batch, &SourcePosition::Lsn(200), 2).await.unwrap();
+    assert_eq!(rows(&c, &all_sql).await, vec!["1=one,2=two,7=new seven,8=eight"]);
+
+    // A fresh applier (plain INSERTs tried again) meets an existing row in the middle of a batch.
+    let mut applier = ChangeApplier::connect(&ep, &job).await.unwrap();
+    let batch = vec![ins(9, "nine"), ins(8, "eight again"), ins(10, "ten")];
+    applier.apply_rows(&db_list, &batch, &SourcePosition::Lsn(300), 3).await.unwrap();
+    assert_eq!(rows(&c, &all_sql).await, vec!["1=one,2=two,7=new seven,8=eight again,9=nine,10=ten"]);
+    assert_eq!(applier.checkpoint().await.unwrap().map(|(p, _)| p), Some(SourcePosition::Lsn(300)));
+    drop_schema(&c, &s).await;
+}

@@ -483,11 +483,18 @@ impl ChangePlanner for PgPlanner {
     fn plan<'a>(&'a mut self, db_list: &'a DbList, rows: Vec<RowChange>) -> BoxFuture<'a, DbResult<PlannedBatch>> {
         Box::pin(async move {
             let changes = rows.len();
-            let result = self.planner.plan(&self.client, db_list, rows).await;
-            if result.is_err() {
-                self.planner.forget_tables();
+            let PgPlanner { client, planner } = self;
+            let planned = match planner.read_tables(client, db_list, &rows).await {
+                // Planning thousands of changes takes milliseconds of CPU: off
+                // the runtime's worker threads, so that the applier's and the
+                // reader's tasks keep running meanwhile.
+                Ok(()) => crate::run_cpu_bound(|| planner.plan_read(db_list, rows)),
+                Err(e) => Err(e),
+            };
+            if planned.is_err() {
+                planner.forget_tables();
             }
-            Ok(PlannedBatch::new(changes, result?))
+            Ok(PlannedBatch::new(changes, planned?))
         })
     }
 
