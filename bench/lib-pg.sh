@@ -38,6 +38,10 @@ fsub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f\n", a - b }'; }
 # q DB SQL...: runs SQL in DB, prints unaligned tuples-only output, stops on the first error.
 q() { local db="$1"; shift; psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$db" -c "$*"; }
 
+# Before each timed method: the server's dirty buffers written, and the kernel's dirty pages flushed too
+# (the server runs with fsync=off, so without `sync` one method's writes are flushed during the next).
+checkpoint() { q postgres "CHECKPOINT" >/dev/null && sync; }
+
 show_diff() { # show_diff SRC_DB DST_DB: the first rows of sbtest1 that differ (diff of the COPY text in id order)
   echo "first differing rows of sbtest1 (< $1, > $2):" >&2
   diff <(psql -X -q -d "$1" -c "COPY (SELECT * FROM sbtest1 ORDER BY id) TO STDOUT") \

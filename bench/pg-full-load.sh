@@ -4,7 +4,10 @@
 # Env:   PGHOST PGPORT PGUSER PGPASSWORD (default 127.0.0.1 54321 postgres opendts-root; the server needs
 #        wal_level=logical, e.g. scripts/db/start-postgres.sh 54321), OPENDTS_BIN, and
 #        OPENDTS_SERVE_ARGS (extra `opendts serve` options, e.g. "--full-load-workers 2"),
-#        CHAR_TYPE (char or varchar, the type of c and pad; default char).
+#        CHAR_TYPE (char or varchar, the type of c and pad; default char),
+#        ROUNDS (default 1): run (a), (b), (c) that many times, each round starting with the next method,
+#        and report medians, which this machine's run-to-run noise (about +-15 %) needs before two
+#        methods can be compared.
 #
 # A source database gets a sysbench-shaped table sbtest1 (id bigint PRIMARY KEY, k int with an index,
 # c char(120), pad char(60), filled the way sysbench fills it) of ROWS rows, vacuumed and analyzed. The same
@@ -16,7 +19,7 @@
 #   (c) psql -c "COPY sbtest1 TO STDOUT" | psql -c "COPY sbtest1 FROM STDIN" into a pre-created table with
 #       its primary key (the physical limit of one stream), then CREATE INDEX on k so that the end state is
 #       the same as (a) and (b); the COPY alone is printed too.
-# A CHECKPOINT runs before each method. MB are the bytes of the table's COPY text (what every method moves);
+# A CHECKPOINT and a `sync` run before each method. MB are the bytes of the table's COPY text (what every method moves);
 # pg_total_relation_size is printed for reference. After each method the destination's row count, an
 # order-independent hash of every row and an md5 of every 997th row (by id) must equal the source's.
 set -euo pipefail
@@ -25,6 +28,8 @@ trap bench_cleanup EXIT
 trap 'exit 130' INT TERM
 
 ROWS="${1:-2000000}"
+ROUNDS="${ROUNDS:-1}"
+[[ "$ROUNDS" =~ ^[0-9]+$ && "$ROUNDS" -gt 0 ]] || die "ROUNDS must be a positive number"
 [[ "$ROWS" =~ ^[0-9]+$ && "$ROWS" -gt 0 ]] || die "usage: $0 [ROWS]"
 CHAR_TYPE="${CHAR_TYPE:-char}"
 [[ "$CHAR_TYPE" == char || "$CHAR_TYPE" == varchar ]] || die "CHAR_TYPE must be char or varchar"
@@ -80,81 +85,112 @@ verify() { # verify METHOD DB
   [[ "$fp" == "$SRC_FP" ]] && echo "  $1 verified: $ROWS rows, hash and sample md5 equal to the source; indexes: $idx"
 }
 
-declare -A SECS
 LOADS=()
 record() { LOADS+=("$(cut -d' ' -f1-3 /proc/loadavg)"); }
+SECS_A=() SECS_B=() SECS_C=() COPY_ONLY=() DATA_SECS=() CPU_A=() RSS=()
 
 # ---- (a) OpenDTS --------------------------------------------------------------------------------
-DST_A="odts_${RUN_TAG}_dts"
-new_db "$DST_A"
-start_opendts "${SERVE_ARGS[@]}"
-JOB="$(dts create MIGRATION)"
-_JOBS+=("$JOB")
-dts configure "$JOB" MIGRATION "$SRC" "$DST_A" false
-q postgres "CHECKPOINT" >/dev/null
-echo "(a) OpenDTS job $JOB, loadavg $(cut -d' ' -f1-3 /proc/loadavg) ..."
-record
-CPU0="$(dts_cpu_secs)"
-OUT="$(dts full-load "$JOB")"
-CPU_A="$(fsub "$(dts_cpu_secs)" "$CPU0")"
-SECS[a]="$(python3 -c 'import json,sys; print("%.3f" % json.load(sys.stdin)["total"])' <<<"$OUT")"
-DATA_SECS="$(python3 -c 'import json,sys; print("%.3f" % json.load(sys.stdin)["data"])' <<<"$OUT")"
-RSS="$(dts_peak_rss_mib)"
-SLOTS_AFTER="$(q postgres "SELECT count(*) FROM pg_replication_slots WHERE database = '$SRC'")"
-dts delete "$JOB"
-_JOBS=()
-verify "(a)" "$DST_A"
-echo "  data phase (DataInitialization Migrating -> Finished, +-0.05 s): $DATA_SECS s; slots on the source after Finished: $SLOTS_AFTER"
-NOTES="$(dts_log_notes)"
-[[ -z "$NOTES" ]] || DTS_KEEP_LOG=1
-stop_opendts
-q postgres "DROP DATABASE $DST_A WITH (FORCE)" >/dev/null
+run_a() { # run_a ROUND
+  local dst="odts_${RUN_TAG}_dts$1" job out cpu0 slots
+  new_db "$dst"
+  start_opendts "${SERVE_ARGS[@]}"
+  job="$(dts create MIGRATION)"
+  _JOBS+=("$job")
+  dts configure "$job" MIGRATION "$SRC" "$dst" false
+  checkpoint
+  echo "(a) OpenDTS job $job, loadavg $(cut -d' ' -f1-3 /proc/loadavg) ..."
+  record
+  cpu0="$(dts_cpu_secs)"
+  out="$(dts full-load "$job")"
+  CPU_A+=("$(fsub "$(dts_cpu_secs)" "$cpu0")")
+  SECS_A+=("$(python3 -c 'import json,sys; print("%.3f" % json.load(sys.stdin)["total"])' <<<"$out")")
+  DATA_SECS+=("$(python3 -c 'import json,sys; print("%.3f" % json.load(sys.stdin)["data"])' <<<"$out")")
+  RSS+=("$(dts_peak_rss_mib)")
+  slots="$(q postgres "SELECT count(*) FROM pg_replication_slots WHERE database = '$SRC'")"
+  dts delete "$job"
+  _JOBS=()
+  verify "(a)" "$dst"
+  echo "  data phase (DataInitialization Migrating -> Finished, +-0.05 s): ${DATA_SECS[-1]} s; slots on the source after Finished: $slots"
+  NOTES="$(dts_log_notes)"
+  [[ -z "$NOTES" ]] || DTS_KEEP_LOG=1
+  stop_opendts
+  q postgres "DROP DATABASE $dst WITH (FORCE)" >/dev/null
+}
 
 # ---- (b) pg_dump | psql -------------------------------------------------------------------------
-DST_B="odts_${RUN_TAG}_dump"
-new_db "$DST_B"
-q postgres "CHECKPOINT" >/dev/null
-echo "(b) pg_dump | psql, loadavg $(cut -d' ' -f1-3 /proc/loadavg) ..."
-record
-t=$(now)
-pg_dump --no-owner -t public.sbtest1 -d "$SRC" | psql -X -q -v ON_ERROR_STOP=1 -d "$DST_B" >/dev/null
-SECS[b]="$(fsub "$(now)" "$t")"
-verify "(b)" "$DST_B"
-q postgres "DROP DATABASE $DST_B WITH (FORCE)" >/dev/null
+run_b() {
+  local dst="odts_${RUN_TAG}_dump$1" t
+  new_db "$dst"
+  checkpoint
+  echo "(b) pg_dump | psql, loadavg $(cut -d' ' -f1-3 /proc/loadavg) ..."
+  record
+  t=$(now)
+  pg_dump --no-owner -t public.sbtest1 -d "$SRC" | psql -X -q -v ON_ERROR_STOP=1 -d "$dst" >/dev/null
+  SECS_B+=("$(fsub "$(now)" "$t")")
+  verify "(b)" "$dst"
+  q postgres "DROP DATABASE $dst WITH (FORCE)" >/dev/null
+}
 
 # ---- (c) raw COPY pipe --------------------------------------------------------------------------
-DST_C="odts_${RUN_TAG}_copy"
-new_db "$DST_C"
-q "$DST_C" "$DDL" >/dev/null
-q postgres "CHECKPOINT" >/dev/null
-echo "(c) COPY | COPY, loadavg $(cut -d' ' -f1-3 /proc/loadavg) ..."
-record
-t=$(now)
-psql -X -q -d "$SRC" -c "COPY sbtest1 TO STDOUT" | psql -X -q -v ON_ERROR_STOP=1 -d "$DST_C" -c "COPY sbtest1 FROM STDIN" >/dev/null
-t_copy=$(now)
-q "$DST_C" "CREATE INDEX k_1 ON sbtest1 (k)" >/dev/null
-SECS[c]="$(fsub "$(now)" "$t")"
-COPY_ONLY="$(fsub "$t_copy" "$t")"
-verify "(c)" "$DST_C"
-q postgres "DROP DATABASE $DST_C WITH (FORCE)" >/dev/null
+run_c() {
+  local dst="odts_${RUN_TAG}_copy$1" t t_copy
+  new_db "$dst"
+  q "$dst" "$DDL" >/dev/null
+  checkpoint
+  echo "(c) COPY | COPY, loadavg $(cut -d' ' -f1-3 /proc/loadavg) ..."
+  record
+  t=$(now)
+  psql -X -q -d "$SRC" -c "COPY sbtest1 TO STDOUT" | psql -X -q -v ON_ERROR_STOP=1 -d "$dst" -c "COPY sbtest1 FROM STDIN" >/dev/null
+  t_copy=$(now)
+  q "$dst" "CREATE INDEX k_1 ON sbtest1 (k)" >/dev/null
+  SECS_C+=("$(fsub "$(now)" "$t")")
+  COPY_ONLY+=("$(fsub "$t_copy" "$t")")
+  verify "(c)" "$dst"
+  q postgres "DROP DATABASE $dst WITH (FORCE)" >/dev/null
+}
+
+# Each round starts with the next method, so that none always runs first (after the fill) or right after
+# the same other one.
+ORDER=(a b c)
+for ((round = 1; round <= ROUNDS; round++)); do
+  ((ROUNDS == 1)) || echo "--- round $round of $ROUNDS"
+  for ((m = 0; m < 3; m++)); do
+    "run_${ORDER[(round - 1 + m) % 3]}" "$round"
+  done
+done
 
 # ---- report -------------------------------------------------------------------------------------
 line() { # line LABEL SECONDS
   printf '%-34s %8.2f s %11.0f rows/s %8.1f MB/s\n' "$1" "$2" "$(fdiv "$ROWS" "$2" 3)" "$(fdiv "$MB" "$2" 3)"
 }
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 echo
 echo "rows: $ROWS; MB = COPY text of the table ($MB MB; pg_total_relation_size $(fdiv "$REL_BYTES" 1048576 1) MB)"
-line "(a) OpenDTS full load" "${SECS[a]}"
-line "(b) pg_dump | psql" "${SECS[b]}"
-line "(c) COPY | COPY + CREATE INDEX k" "${SECS[c]}"
-line "    (c) of which the COPY pipe" "$COPY_ONLY"
-echo "OpenDTS peak RSS (VmHWM): $RSS MiB   (target < 300 MiB)"
-echo "OpenDTS CPU during (a):   $CPU_A s user+system"
-echo "OpenDTS data phase alone: $DATA_SECS s ($(fdiv "$ROWS" "$DATA_SECS" 0) rows/s)"
-echo "OpenDTS as % of (c):      $(pct "${SECS[c]}" "${SECS[a]}") %   (throughput ratio; target >= 80 %; of the COPY pipe alone: $(pct "$COPY_ONLY" "${SECS[a]}") %)"
-echo "OpenDTS as % of (b):      $(pct "${SECS[b]}" "${SECS[a]}") %   (target >= 100 %)"
-echo "loadavg at the start of (a) (b) (c): ${LOADS[0]} | ${LOADS[1]} | ${LOADS[2]}"
-if [[ -n "$NOTES" ]]; then
+if ((ROUNDS > 1)); then
+  echo "per round: (a) OpenDTS / (b) pg_dump|psql / (c) COPY pipe + index (pipe alone) seconds, then a/b and a/c"
+  for ((i = 0; i < ROUNDS; i++)); do
+    printf '  round %d: %6.2f / %6.2f / %6.2f (%5.2f)   a/b %4s %%   a/c %4s %%\n' "$((i + 1))" "${SECS_A[i]}" "${SECS_B[i]}" \
+      "${SECS_C[i]}" "${COPY_ONLY[i]}" "$(pct "${SECS_B[i]}" "${SECS_A[i]}")" "$(pct "${SECS_C[i]}" "${SECS_A[i]}")"
+  done
+  echo "medians over $ROUNDS rounds:"
+fi
+A="$(median "${SECS_A[@]}")" B="$(median "${SECS_B[@]}")" C="$(median "${SECS_C[@]}")" P="$(median "${COPY_ONLY[@]}")"
+line "(a) OpenDTS full load" "$A"
+line "(b) pg_dump | psql" "$B"
+line "(c) COPY | COPY + CREATE INDEX k" "$C"
+line "    (c) of which the COPY pipe" "$P"
+echo "OpenDTS peak RSS (VmHWM): $(printf '%s\n' "${RSS[@]}" | sort -n | tail -n1) MiB   (target < 300 MiB)"
+echo "OpenDTS CPU during (a):   $(median "${CPU_A[@]}") s user+system"
+echo "OpenDTS data phase alone: $(median "${DATA_SECS[@]}") s"
+RATIOS_B=() RATIOS_C=() RATIOS_P=()
+for ((i = 0; i < ROUNDS; i++)); do
+  RATIOS_B+=("$(pct "${SECS_B[i]}" "${SECS_A[i]}")") RATIOS_C+=("$(pct "${SECS_C[i]}" "${SECS_A[i]}")")
+  RATIOS_P+=("$(pct "${COPY_ONLY[i]}" "${SECS_A[i]}")")
+done
+echo "OpenDTS as % of (c):      $(median "${RATIOS_C[@]}") %   (throughput ratio, median of rounds; target >= 80 %; of the COPY pipe alone: $(median "${RATIOS_P[@]}") %)"
+echo "OpenDTS as % of (b):      $(median "${RATIOS_B[@]}") %   (median of rounds; target >= 100 %)"
+echo "loadavg at the start of each method: ${LOADS[*]}"
+if [[ -n "${NOTES:-}" ]]; then
   echo "OpenDTS server log, warnings/errors:"
   echo "$NOTES"
 fi

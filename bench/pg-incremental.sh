@@ -162,7 +162,7 @@ TIMEOUT=$((600 + CHANGES / 500))
 LOADS=()
 
 # ---- (a) OpenDTS ---------------------------------------------------------------------------------
-q postgres "CHECKPOINT" >/dev/null
+checkpoint
 LOADS+=("$(cut -d' ' -f1-3 /proc/loadavg)")
 echo "(a) StartDtsJob, loadavg ${LOADS[0]} ..."
 RSS_BEFORE="$(dts_rss_mib)"
@@ -183,7 +183,7 @@ LOGFILE="$DTS_DATA/server.log"
 stop_opendts
 
 # ---- (b) native logical replication --------------------------------------------------------------
-q postgres "CHECKPOINT" >/dev/null
+checkpoint
 LOADS+=("$(cut -d' ' -f1-3 /proc/loadavg)")
 echo "(b) ALTER SUBSCRIPTION ENABLE, loadavg ${LOADS[1]} ..."
 # The launcher starts apply workers at most once per wal_retrieve_retry_interval: let that interval pass

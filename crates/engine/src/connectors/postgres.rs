@@ -336,6 +336,14 @@ impl Sink for PgSink {
         EngineFamily::PostgreSql
     }
 
+    /// Concurrent COPYs into one PostgreSQL table queue on its relation
+    /// extension lock (before version 16 the heap grows a page at a time):
+    /// past two writers a table loads no faster (bench/pg-full-load.sh), and
+    /// the extra backends only take CPU from the ones that work.
+    fn writers_per_table(&self) -> Option<usize> {
+        Some(2)
+    }
+
     fn native_formats<'a>(&'a mut self, table: &'a SourceTable) -> BoxFuture<'a, DbResult<Vec<NativeFormat>>> {
         Box::pin(async move {
             let source_types: Vec<String> = table.schema.columns.iter().map(|c| c.source_type.clone()).collect();

@@ -206,9 +206,10 @@ pub(super) async fn run(
         batch_rows: config.batch_rows,
         sync_follows: job.migration_mode.data_synchronization,
     });
+    let worker_count = worker_count(&queue, config.full_load_workers, sink.writers_per_table());
     let queue = Arc::new(Mutex::new(queue));
     let mut workers = tokio::task::JoinSet::new();
-    for _ in 0..config.full_load_workers.max(1) {
+    for _ in 0..worker_count {
         let reader = source.reader().await?;
         let writer = sink.chunk_writer().await?;
         let (queue, rows, settings) = (queue.clone(), rows.clone(), settings.clone());
@@ -237,6 +238,21 @@ pub(super) async fn run(
     })?;
     tracing::info!(job_id = %job.job_id, rows = total, "full load finished");
     Ok(())
+}
+
+/// How many workers copy the queued chunks: the configured number, but no
+/// more per table than the sink takes well at once (every worker may end up
+/// on the last table), and no more than there are chunks.
+fn worker_count(queue: &VecDeque<Task>, configured: usize, per_table: Option<usize>) -> usize {
+    let mut chunks_per_table: Vec<(&TableId, usize)> = Vec::new();
+    for task in queue {
+        match chunks_per_table.iter_mut().find(|(t, _)| **t == task.table.dest) {
+            Some((_, n)) => *n += 1,
+            None => chunks_per_table.push((&task.table.dest, 1)),
+        }
+    }
+    let useful: usize = chunks_per_table.iter().map(|(_, n)| per_table.map_or(*n, |cap| (*n).min(cap))).sum();
+    configured.min(useful).max(1)
 }
 
 /// What every full-load worker does the same way.
@@ -332,5 +348,38 @@ async fn copy_chunk(
         Err(e) if writer_gone => written.and(Err(e)),
         // The read failed on its own; the writer rolled back for that reason.
         Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opendts_core::row::TableSchema;
+
+    fn tasks(chunks_per_table: &[usize]) -> VecDeque<Task> {
+        let mut queue = VecDeque::new();
+        for (t, &n) in chunks_per_table.iter().enumerate() {
+            let id = TableId::new("s", format!("t{t}"));
+            let schema = Arc::new(TableSchema { id: id.clone(), columns: Vec::new(), key: Vec::new() });
+            let table = Arc::new(SourceTable { source: id.clone(), dest: id, dest_columns: Vec::new(), schema, estimated_rows: 0 });
+            for index in 0..n as u32 {
+                queue.push_back(Task { table: table.clone(), projection: None, native: None, chunk: Chunk { index, lower: None, upper: None } });
+            }
+        }
+        queue
+    }
+
+    #[test]
+    fn workers_are_capped_per_table_and_by_chunks() {
+        // One big table into a sink that takes two writers per table.
+        assert_eq!(worker_count(&tasks(&[100]), 4, Some(2)), 2);
+        // Several tables: the configured number.
+        assert_eq!(worker_count(&tasks(&[100, 50, 3]), 4, Some(2)), 4);
+        // A table of one chunk and one of many.
+        assert_eq!(worker_count(&tasks(&[1, 100]), 4, Some(2)), 3);
+        // No cap: as configured, but never more than the chunks, never none.
+        assert_eq!(worker_count(&tasks(&[100]), 4, None), 4);
+        assert_eq!(worker_count(&tasks(&[2]), 4, None), 2);
+        assert_eq!(worker_count(&tasks(&[]), 4, None), 1);
     }
 }

@@ -63,6 +63,12 @@ pub(crate) trait Sink: Send {
     /// they are, best first (none: rows come as cells).
     fn native_formats<'a>(&'a mut self, table: &'a SourceTable) -> BoxFuture<'a, DbResult<Vec<NativeFormat>>>;
 
+    /// How many full-load writers one destination table takes well at once
+    /// (`None`: as many as configured).
+    fn writers_per_table(&self) -> Option<usize> {
+        None
+    }
+
     /// Runs one schema migration statement.
     fn execute_ddl<'a>(&'a mut self, step: &'a DdlStep) -> BoxFuture<'a, DbResult<()>>;
 
