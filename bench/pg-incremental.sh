@@ -3,7 +3,9 @@
 # Usage: bench/pg-incremental.sh [CHANGES]      (default 300,000 row changes)
 # Env:   PGHOST PGPORT PGUSER PGPASSWORD (default 127.0.0.1 54321 postgres opendts-root; wal_level=logical),
 #        CHAR_TYPE (char or varchar, the type of c and pad; default char),
-#        INITIAL_ROWS (rows in the table before the backlog, default 10,000), OPENDTS_BIN, OPENDTS_SERVE_ARGS.
+#        INITIAL_ROWS (rows in the table before the backlog, default 10,000), OPENDTS_BIN, OPENDTS_SERVE_ARGS,
+#        ROUNDS (default 1): that many backlogs, each applied by both consumers, odd rounds OpenDTS first and
+#        even rounds the subscription first; medians are reported (this machine's noise is about +-15 %).
 #
 # A source database gets a sysbench-shaped table sbtest1 (id bigint PRIMARY KEY, k int with an index,
 # c char(120), pad char(60)) of INITIAL_ROWS rows. Two consumers of the same source, each with its own
@@ -16,8 +18,8 @@
 # A first marker row proves both are streaming. Then both are paused (SuspendDtsJob; ALTER SUBSCRIPTION
 # DISABLE) and the source runs the backlog: CHANGES/10 transactions of 10 row changes each (5 inserts,
 # 3 single-row updates of random rows, 2 deletes) from one PL/pgSQL loop committing after each, then a
-# marker row in a transaction of its own. Each consumer is then resumed alone, (a) StartDtsJob, then
-# (b) ALTER SUBSCRIPTION ENABLE, and timed from the resume until the marker is on its destination (polled
+# marker row in a transaction of its own. Each consumer is then resumed alone, (a) StartDtsJob and
+# (b) ALTER SUBSCRIPTION ENABLE (OpenDTS first in odd rounds, the subscription first in even ones), and timed from the resume until the marker is on its destination (polled
 # every 0.1 s); both apply the same WAL. Afterwards each destination must equal the source (row count,
 # a hash of every row, an md5 of every 97th row in id order).
 set -euo pipefail
@@ -26,6 +28,8 @@ trap bench_cleanup EXIT
 trap 'exit 130' INT TERM
 
 CHANGES="${1:-300000}"
+ROUNDS="${ROUNDS:-1}"
+[[ "$ROUNDS" =~ ^[0-9]+$ && "$ROUNDS" -gt 0 ]] || die "ROUNDS must be a positive number"
 [[ "$CHANGES" =~ ^[0-9]+$ && "$CHANGES" -ge 10 ]] || die "usage: $0 [CHANGES >= 10]"
 TXNS=$((CHANGES / 10))
 CHANGES=$((TXNS * 10))
@@ -101,28 +105,31 @@ wait_row "$DST_B" -1 120 || die "(b) the first marker did not reach the subscrip
 T_SUB_WORKER=$(now)
 echo "first marker arrived on both destinations"
 
-# ---- pause both, write the backlog ---------------------------------------------------------------
-dts suspend "$JOB"
-dts wait "$JOB" Suspending 60
-q "$DST_B" "ALTER SUBSCRIPTION $SUB DISABLE" >/dev/null
-for ((i = 0; i < 300; i++)); do # both slots idle: nobody reads the backlog while it is written
-  [[ "$(q postgres "SELECT count(*) FROM pg_replication_slots WHERE database = '$SRC' AND active")" == "0" ]] && break
-  sleep 0.1
-done
-[[ "$(q postgres "SELECT count(*) FROM pg_replication_slots WHERE database = '$SRC' AND active")" == "0" ]] \
-  || die "a replication slot on $SRC is still active 30 s after both consumers were paused"
+# ---- rounds: pause both, write a backlog, resume each alone ---------------------------------------
+pause_both() {
+  dts suspend "$JOB"
+  dts wait "$JOB" Suspending 60
+  q "$DST_B" "ALTER SUBSCRIPTION $SUB DISABLE" >/dev/null
+  local i
+  for ((i = 0; i < 300; i++)); do # both slots idle: nobody reads the backlog while it is written
+    [[ "$(q postgres "SELECT count(*) FROM pg_replication_slots WHERE database = '$SRC' AND active")" == "0" ]] && return 0
+    sleep 0.1
+  done
+  die "a replication slot on $SRC is still active 30 s after both consumers were paused"
+}
 
-echo "writing the backlog: $TXNS transactions x 10 row changes ..."
-t=$(now)
-q "$SRC" "DO \$\$
+write_backlog() { # write_backlog ROUND: TXNS transactions, then the round's marker row -(ROUND + 1)
+  local base=$((N0 + (${1} - 1) * 5 * TXNS)) t
+  t=$(now)
+  q "$SRC" "DO \$\$
 DECLARE
-  base constant bigint := $N0;
+  base constant bigint := $base;
   top constant bigint := $N0 - 2; -- updates pick rows 1..top, which no delete touches
   r1 bigint; r2 bigint; r3 bigint;
 BEGIN
   FOR i IN 1..$TXNS LOOP
     INSERT INTO sbtest1 (id, k, c, pad)
-      SELECT base + 5 * (i - 1) + g, (random() * base)::int, $C, $PAD FROM generate_series(1, 5) g;
+      SELECT base + 5 * (i - 1) + g, (random() * $N0)::int, $C, $PAD FROM generate_series(1, 5) g;
     -- (the random ids are drawn first: random() in a WHERE clause would be drawn for every row scanned)
     r1 := 1 + floor(random() * top)::bigint;
     r2 := 1 + floor(random() * top)::bigint;
@@ -139,14 +146,9 @@ BEGIN
   END LOOP;
 END
 \$\$" >/dev/null
-q "$SRC" "INSERT INTO sbtest1 (id, k) VALUES (-2, 0)" >/dev/null
-GEN_SECS="$(fsub "$(now)" "$t")"
-SRC_FP="$(q "$SRC" "$FINGERPRINT")"
-EXPECT_ROWS=$((N0 + 1 + 3 * TXNS + 1))
-[[ "${SRC_FP%% *}" == "$EXPECT_ROWS" ]] || die "the source holds ${SRC_FP%% *} rows, expected $EXPECT_ROWS"
-BACKLOG_MB="$(q postgres "SELECT round(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn) / 1048576.0, 1)
-                          FROM pg_replication_slots WHERE slot_name = '$SUB'")"
-echo "backlog written in $GEN_SECS s ($(fdiv "$CHANGES" "$GEN_SECS" 0) changes/s on the source); WAL behind the slots: $BACKLOG_MB MB"
+  q "$SRC" "INSERT INTO sbtest1 (id, k) VALUES (-$((${1} + 1)), 0)" >/dev/null
+  GEN_SECS="$(fsub "$(now)" "$t")"
+}
 
 verify() { # verify METHOD DB
   local fp
@@ -159,20 +161,72 @@ verify() { # verify METHOD DB
   [[ "$fp" == "$SRC_FP" ]] && echo "  $1 verified: ${fp%% *} rows, hash and sample md5 equal to the source"
 }
 TIMEOUT=$((600 + CHANGES / 500))
-LOADS=()
+LOADS=() SECS_A=() SECS_B=() SECS_B_APPLY=() CPU_A=() WORKER_AFTER=()
 
-# ---- (a) OpenDTS ---------------------------------------------------------------------------------
-checkpoint
-LOADS+=("$(cut -d' ' -f1-3 /proc/loadavg)")
-echo "(a) StartDtsJob, loadavg ${LOADS[0]} ..."
+resume_a() { # resume_a ROUND: StartDtsJob, timed until the round's marker is on OpenDTS's destination
+  local marker=-$((${1} + 1)) cpu0 t
+  checkpoint
+  LOADS+=("a: $(cut -d' ' -f1-3 /proc/loadavg)")
+  echo "(a) StartDtsJob, loadavg $(cut -d' ' -f1-3 /proc/loadavg) ..."
+  cpu0="$(dts_cpu_secs)"
+  t=$(now)
+  dts start "$JOB"
+  wait_row "$DST_A" "$marker" "$TIMEOUT" || { dts detail "$JOB" >&2; die "(a) OpenDTS did not apply the backlog within $TIMEOUT s"; }
+  SECS_A+=("$(fsub "$(now)" "$t")")
+  CPU_A+=("$(fsub "$(dts_cpu_secs)" "$cpu0")")
+  verify "(a)" "$DST_A"
+}
+
+resume_b() { # resume_b ROUND: ALTER SUBSCRIPTION ENABLE, timed until the round's marker is on its destination
+  local marker=-$((${1} + 1)) retry_ms t t_worker="" t_now state
+  checkpoint
+  LOADS+=("b: $(cut -d' ' -f1-3 /proc/loadavg)")
+  echo "(b) ALTER SUBSCRIPTION ENABLE, loadavg $(cut -d' ' -f1-3 /proc/loadavg) ..."
+  # The launcher starts apply workers at most once per wal_retrieve_retry_interval: let that interval pass
+  # since the subscription's worker last started, so the ENABLE below is served at once.
+  retry_ms="$(q postgres "SELECT setting FROM pg_settings WHERE name = 'wal_retrieve_retry_interval'")"
+  sleep "$(awk -v t0="$T_SUB_WORKER" -v t="$(now)" -v ms="$retry_ms" 'BEGIN { w = t0 + ms / 1000 + 0.5 - t; printf "%.3f", (w > 0 ? w : 0) }')"
+  t=$(now)
+  q "$DST_B" "ALTER SUBSCRIPTION $SUB ENABLE" >/dev/null
+  # Polled every 0.1 s: has the apply worker started, is the marker there?
+  while :; do
+    state="$(q "$DST_B" "SELECT (SELECT count(*) FROM pg_stat_subscription WHERE subname = '$SUB' AND pid IS NOT NULL)
+                                || ' ' || (SELECT count(*) FROM sbtest1 WHERE id = $marker)")"
+    t_now=$(now)
+    [[ -z "$t_worker" && "${state% *}" != "0" ]] && t_worker=$t_now
+    [[ "${state#* }" == "1" ]] && break
+    awk -v a="$t_now" -v b="$t" -v m="$TIMEOUT" 'BEGIN { exit !(a - b > m) }' && die "(b) the subscription did not apply the backlog within $TIMEOUT s"
+    sleep 0.1
+  done
+  T_SUB_WORKER="${t_worker:-$t_now}"
+  SECS_B+=("$(fsub "$t_now" "$t")")
+  WORKER_AFTER+=("$(fsub "${t_worker:-$t_now}" "$t")")
+  SECS_B_APPLY+=("$(fsub "$t_now" "${t_worker:-$t}")")
+  verify "(b)" "$DST_B"
+}
+
 RSS_BEFORE="$(dts_rss_mib)"
-CPU0="$(dts_cpu_secs)"
-t=$(now)
-dts start "$JOB"
-wait_row "$DST_A" -2 "$TIMEOUT" || { dts detail "$JOB" >&2; die "(a) OpenDTS did not apply the backlog within $TIMEOUT s"; }
-SECS_A="$(fsub "$(now)" "$t")"
-CPU_A="$(fsub "$(dts_cpu_secs)" "$CPU0")"
-verify "(a)" "$DST_A"
+for ((round = 1; round <= ROUNDS; round++)); do
+  ((ROUNDS == 1)) || echo "--- round $round of $ROUNDS"
+  pause_both
+  echo "writing the backlog: $TXNS transactions x 10 row changes ..."
+  write_backlog "$round"
+  SRC_FP="$(q "$SRC" "$FINGERPRINT")"
+  EXPECT_ROWS=$((N0 + 1 + round * (3 * TXNS + 1)))
+  [[ "${SRC_FP%% *}" == "$EXPECT_ROWS" ]] || die "the source holds ${SRC_FP%% *} rows, expected $EXPECT_ROWS"
+  BACKLOG_MB="$(q postgres "SELECT round(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn) / 1048576.0, 1)
+                            FROM pg_replication_slots WHERE slot_name = '$SUB'")"
+  echo "backlog written in $GEN_SECS s ($(fdiv "$CHANGES" "$GEN_SECS" 0) changes/s on the source); WAL behind the slots: $BACKLOG_MB MB"
+  # Odd rounds resume OpenDTS first, even rounds the subscription: neither always runs right after the backlog.
+  # After each catch-up the server idles a moment, as it would between bursts: both consumers' slots then
+  # learn where the WAL ends and confirm it, so neither starts the next round decoding the other's writes.
+  if ((round % 2 == 1)); then
+    resume_a "$round"; sleep 2; resume_b "$round"; sleep 2
+  else
+    resume_b "$round"; sleep 2; resume_a "$round"; sleep 2
+  fi
+done
+
 RSS="$(dts_peak_rss_mib)"
 DETAIL="$(dts detail "$JOB")"
 dts delete "$JOB"
@@ -182,44 +236,31 @@ NOTES="$(dts_log_notes)"
 LOGFILE="$DTS_DATA/server.log"
 stop_opendts
 
-# ---- (b) native logical replication --------------------------------------------------------------
-checkpoint
-LOADS+=("$(cut -d' ' -f1-3 /proc/loadavg)")
-echo "(b) ALTER SUBSCRIPTION ENABLE, loadavg ${LOADS[1]} ..."
-# The launcher starts apply workers at most once per wal_retrieve_retry_interval: let that interval pass
-# since the subscription's worker last started, so the ENABLE below is served at once.
-RETRY_MS="$(q postgres "SELECT setting FROM pg_settings WHERE name = 'wal_retrieve_retry_interval'")"
-sleep "$(awk -v t0="$T_SUB_WORKER" -v t="$(now)" -v ms="$RETRY_MS" 'BEGIN { w = t0 + ms / 1000 + 0.5 - t; printf "%.3f", (w > 0 ? w : 0) }')"
-t=$(now)
-q "$DST_B" "ALTER SUBSCRIPTION $SUB ENABLE" >/dev/null
-# Polled every 0.1 s: has the apply worker started (the launcher starts it at most once per
-# wal_retrieve_retry_interval), is the marker there?
-t_worker=""
-while :; do
-  state="$(q "$DST_B" "SELECT (SELECT count(*) FROM pg_stat_subscription WHERE subname = '$SUB' AND pid IS NOT NULL)
-                              || ' ' || (SELECT count(*) FROM sbtest1 WHERE id = -2)")"
-  t_now=$(now)
-  [[ -z "$t_worker" && "${state% *}" != "0" ]] && t_worker=$t_now
-  [[ "${state#* }" == "1" ]] && break
-  awk -v a="$t_now" -v b="$t" -v m="$TIMEOUT" 'BEGIN { exit !(a - b > m) }' && die "(b) the subscription did not apply the backlog within $TIMEOUT s"
-  sleep 0.1
-done
-SECS_B="$(fsub "$t_now" "$t")"
-WORKER_AFTER="$(fsub "${t_worker:-$t_now}" "$t")"
-SECS_B_APPLY="$(fsub "$t_now" "${t_worker:-$t}")"
-verify "(b)" "$DST_B"
-
 # ---- report --------------------------------------------------------------------------------------
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+rate() { printf '%8.2f s %10.0f changes/s %8.0f txn/s' "$1" "$(fdiv "$CHANGES" "$1" 3)" "$(fdiv "$TXNS" "$1" 3)"; }
 echo
-echo "backlog: $CHANGES row changes ($((5 * TXNS)) inserts, $((3 * TXNS)) updates, $((2 * TXNS)) deletes) in $TXNS transactions, $BACKLOG_MB MB of WAL"
-printf '%-38s %8.2f s %10.0f changes/s %8.0f txn/s\n' "(a) OpenDTS incremental" "$SECS_A" "$(fdiv "$CHANGES" "$SECS_A" 3)" "$(fdiv "$TXNS" "$SECS_A" 3)"
-printf '%-38s %8.2f s %10.0f changes/s %8.0f txn/s\n' "(b) native logical replication" "$SECS_B" "$(fdiv "$CHANGES" "$SECS_B" 3)" "$(fdiv "$TXNS" "$SECS_B" 3)"
-printf '%-38s %8.2f s %10.0f changes/s %8.0f txn/s\n' "    (b) from its apply worker's start" "$SECS_B_APPLY" "$(fdiv "$CHANGES" "$SECS_B_APPLY" 3)" "$(fdiv "$TXNS" "$SECS_B_APPLY" 3)"
-echo "(b) the apply worker was seen running $WORKER_AFTER s after ENABLE (+-0.1 s)"
-echo "OpenDTS as % of native:   $(pct "$SECS_B" "$SECS_A") % (from resume to marker); $(pct "$SECS_B_APPLY" "$SECS_A") % against native timed from its worker's start"
-echo "OpenDTS peak RSS (VmHWM): $RSS MiB (RSS before the resume: $RSS_BEFORE MiB; target < 300 MiB)"
-echo "OpenDTS CPU during (a):   $CPU_A s user+system in $SECS_A s"
-echo "loadavg at the start of (a) (b): ${LOADS[0]} | ${LOADS[1]}"
+echo "backlog per round: $CHANGES row changes ($((5 * TXNS)) inserts, $((3 * TXNS)) updates, $((2 * TXNS)) deletes) in $TXNS transactions, about $BACKLOG_MB MB of WAL"
+RATIOS=() RATIOS_APPLY=()
+for ((i = 0; i < ROUNDS; i++)); do
+  RATIOS+=("$(pct "${SECS_B[i]}" "${SECS_A[i]}")") RATIOS_APPLY+=("$(pct "${SECS_B_APPLY[i]}" "${SECS_A[i]}")")
+done
+if ((ROUNDS > 1)); then
+  echo "per round: (a) OpenDTS / (b) native seconds (b from its apply worker's start), a as % of b"
+  for ((i = 0; i < ROUNDS; i++)); do
+    printf '  round %d (%s first): %6.2f / %6.2f (%6.2f)   %4s %%\n' "$((i + 1))" "$( ((i % 2 == 0)) && echo a || echo b)" \
+      "${SECS_A[i]}" "${SECS_B[i]}" "${SECS_B_APPLY[i]}" "${RATIOS[i]}"
+  done
+  echo "medians over $ROUNDS rounds:"
+fi
+echo "(a) OpenDTS incremental               $(rate "$(median "${SECS_A[@]}")")"
+echo "(b) native logical replication        $(rate "$(median "${SECS_B[@]}")")"
+echo "    (b) from its apply worker's start $(rate "$(median "${SECS_B_APPLY[@]}")")"
+echo "(b) the apply worker was seen running $(median "${WORKER_AFTER[@]}") s after ENABLE (+-0.1 s)"
+echo "OpenDTS as % of native:   $(median "${RATIOS[@]}") % (from resume to marker); $(median "${RATIOS_APPLY[@]}") % against native timed from its worker's start"
+echo "OpenDTS peak RSS (VmHWM): $RSS MiB (RSS before the first resume: $RSS_BEFORE MiB; target < 300 MiB)"
+echo "OpenDTS CPU during (a):   $(median "${CPU_A[@]}") s user+system"
+echo "loadavg at the start of each resume: ${LOADS[*]}"
 echo "OpenDTS after catch-up: $(python3 -c 'import json,sys; d=json.load(sys.stdin); print("Status", d.get("Status"), "DataSynchronizationStatus", json.dumps(d.get("DataSynchronizationStatus")), "Delay", d.get("Delay"))' <<<"$DETAIL")"
 if [[ -n "$NOTES" ]]; then
   echo "OpenDTS server log, warnings/errors ($LOGFILE):"

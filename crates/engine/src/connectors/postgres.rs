@@ -220,6 +220,11 @@ impl Source for PgSource {
             let name = wal::object_name(&self.job_id);
             let mut cfg = WalSourceConfig::new(self.endpoint.clone(), name.clone(), name, lsn);
             cfg.heartbeat = Duration::from_secs(1);
+            // Applied positions reach the server within this: it lets the
+            // slot (and its WAL) go that much sooner, and a stream stopped
+            // right after catching up does not leave its last batches to be
+            // decoded again.
+            cfg.status_interval = Duration::from_millis(200);
             let stream = WalSource::connect(cfg).await.map_err(wal_error)?;
             Ok(Box::new(WalStream(stream)) as Box<dyn ChangeStream>)
         })

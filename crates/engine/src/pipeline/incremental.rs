@@ -279,8 +279,17 @@ pub(super) async fn run(
                 if last_idle_checkpoint.elapsed() >= IDLE_CHECKPOINT_EVERY {
                     applier.advance(&position, timestamp as i64).await?;
                     last_idle_checkpoint = Instant::now();
-                    confirm.send_replace(Some(position));
                 }
+                // Everything the source sent before an idle point is applied
+                // (work arrives in order), and nothing after the last applied
+                // transaction concerns this job up to it: the source may let its
+                // log go up to there now, not only at the next checkpoint. A
+                // restart from the older checkpoint skips nothing, because the
+                // source has nothing for the job in between. (Without this, a
+                // PostgreSQL slot's confirmed position trails the server's WAL
+                // by everything other databases wrote, and a resumed stream
+                // decodes all of that again.)
+                confirm.send_replace(Some(position));
             }
         }
         if stats.due() {
