@@ -17,7 +17,7 @@ pub struct ServeArgs {
     /// DescribeDtsJobs calls allowed per second per AccessKey and region.
     #[arg(long, env = "OPENDTS_DESCRIBE_JOBS_RATE_LIMIT", default_value_t = 20)]
     describe_jobs_rate_limit: u32,
-    /// Chunks a full load copies at the same time.
+    /// Chunks a full load copies at the same time (at most two per PostgreSQL destination table).
     #[arg(long, env = "OPENDTS_FULL_LOAD_WORKERS", default_value_t = PipelineConfig::default().full_load_workers)]
     full_load_workers: usize,
     /// Rows per full-load chunk (the unit of resume).
