@@ -1,8 +1,8 @@
 """PostgreSQL -> PostgreSQL full load in the servers' own COPY formats, through the official SDK.
 
-A table whose columns are all built-in types goes in COPY binary; a table with user-defined types (an enum,
-a domain, an enum array), and a table the destination already has with other column types, go in COPY
-text, which the server checks value by value. Each case ends with the destination equal to the source, row
+A table whose columns are all built-in types goes in COPY binary; a table with user-defined types (enums,
+domains, an enum array; the schema migration creates them), and a table the destination already has with
+other column types, go in COPY text, which the server checks value by value. Each case ends with the destination equal to the source, row
 by row, in every column's text form: a wrong choice of format shows up as a failed job or a changed value."""
 
 from __future__ import annotations
@@ -38,14 +38,16 @@ INSERT INTO typed VALUES
 INSERT INTO typed (id, i4, tx) SELECT g, g, md5(g::text) FROM generate_series(4, 5000) g;
 """
 
-# The schema migration does not create user-defined types (docs/type-mapping.md): the destination gets them first.
-TYPES = """
+# Enums and domains (one over an enum, one in a schema of its own) are created by the schema migration.
+USER_TYPES = """
 CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
 CREATE DOMAIN positive AS integer CHECK (VALUE > 0);
-"""
-USER_TYPES = TYPES + """
-CREATE TABLE feelings (id int PRIMARY KEY, m mood, ms mood[], p positive, note text);
-INSERT INTO feelings SELECT g, (ARRAY['sad','ok','happy'])[1 + g % 3]::mood, ARRAY['ok', 'happy']::mood[], g, 'n' || g
+CREATE DOMAIN cheerful AS mood DEFAULT 'ok' NOT NULL CONSTRAINT not_sad CHECK (VALUE <> 'sad');
+CREATE SCHEMA kinds;
+CREATE TYPE kinds.size AS ENUM ('s', 'm', 'l');
+CREATE TABLE feelings (id int PRIMARY KEY, m mood, ms mood[], p positive, c cheerful, sz kinds.size, note text);
+INSERT INTO feelings SELECT g, (ARRAY['sad','ok','happy'])[1 + g % 3]::mood, ARRAY['ok', 'happy']::mood[], g,
+       (ARRAY['ok','happy'])[1 + g % 2]::mood, (ARRAY['s','m','l'])[1 + g % 3]::kinds.size, 'n' || g
 FROM generate_series(1, 3000) g;
 """
 
@@ -91,12 +93,20 @@ def rows_as_text(db, table):
 def test_builtin_types_in_binary_and_user_types_in_text_arrive_unchanged(raw, pg, dbs):
     src, dst = dbs
     pg_exec(f"CREATE TABLE typed ({BUILTIN_COLUMNS}); {BUILTIN_ROWS} {USER_TYPES}", db=src)
-    pg_exec(TYPES, db=dst)
     migrate(raw, pg, src, dst)
     for table, count in (("typed", 5000), ("feelings", 3000)):
         want, got = rows_as_text(src, table), rows_as_text(dst, table)
         assert len(want) == count
         assert got == want, next((f"{table}: {w!r} != {g!r}" for w, g in zip(want, got) if w != g), f"{table}: row counts")
+    # The types came with their rules: labels in order, the domains' checks, default and NOT NULL.
+    labels = "SELECT string_agg(enumlabel, ',' ORDER BY enumsortorder) FROM pg_enum WHERE enumtypid = '{}'::regtype"
+    assert pg_exec(labels.format("mood"), db=dst).stdout.strip() == "sad,ok,happy"
+    assert pg_exec(labels.format("kinds.size"), db=dst).stdout.strip() == "s,m,l"
+    for bad in ("INSERT INTO feelings (id, p) VALUES (-1, 0)", "INSERT INTO feelings (id, c) VALUES (-2, 'sad')",
+                "INSERT INTO feelings (id, c) VALUES (-3, NULL)"):
+        assert pg_exec(bad, db=dst, check=False).returncode != 0, bad
+    pg_exec("INSERT INTO feelings (id) VALUES (-4)", db=dst)
+    assert pg_exec("SELECT c FROM feelings WHERE id = -4", db=dst).stdout.strip() == "ok"
 
 
 def test_a_destination_table_with_other_column_types_is_copied_as_text(raw, pg, dbs):

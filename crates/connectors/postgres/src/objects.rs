@@ -124,6 +124,7 @@ async fn build_plan(client: &Client, db_list: &DbList, tables: &[TableMapping]) 
     for s in &dest_schemas {
         plan.before_data.push(DdlStep::new(format!("schema {s}"), schema::create_schema_sql(s)));
     }
+    plan.before_data.extend(user_type_steps(client, &oids).await?);
     for s in sequences.iter().filter(|s| s.identity.is_none()) {
         plan.before_data.push(create_sequence_step(s));
     }
@@ -162,6 +163,72 @@ async fn build_plan(client: &Client, db_list: &DbList, tables: &[TableMapping]) 
         plan.after_data.push(view_step(v, &names, &planned_views, &planned_seqs)?);
     }
     Ok(plan)
+}
+
+// ---------------------------------------------------------------------------
+// User-defined types
+
+/// Enums and domains the tables' columns use (directly, as array elements,
+/// or under a domain), created before the tables in the schema of the same
+/// name as on the source: that is how the columns' types name them (qualified
+/// by that schema, or unqualified when it is `public`, found through the
+/// destination's default `search_path`). A type that exists already is kept.
+async fn user_type_steps(client: &Client, table_oids: &[u32]) -> Result<Vec<DdlStep>, PgError> {
+    let what = "read the user-defined types of the tables";
+    let rows = client
+        .query(
+            "WITH RECURSIVE used(oid) AS (
+                 SELECT a.atttypid FROM pg_catalog.pg_attribute a
+                 WHERE a.attrelid = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped
+               UNION
+                 SELECT v.x FROM used u JOIN pg_catalog.pg_type t ON t.oid = u.oid,
+                   LATERAL (VALUES (NULLIF(t.typelem, 0)), (NULLIF(t.typbasetype, 0))) AS v(x)
+                 WHERE v.x IS NOT NULL)
+             SELECT n.nspname::text, t.typname::text, t.typtype::text,
+                    CASE WHEN t.typtype = 'd' THEN pg_catalog.format_type(t.typbasetype, t.typtypmod) END,
+                    t.typnotnull, pg_catalog.pg_get_expr(t.typdefaultbin, 0),
+                    ARRAY(SELECT e.enumlabel::text FROM pg_catalog.pg_enum e WHERE e.enumtypid = t.oid ORDER BY e.enumsortorder),
+                    ARRAY(SELECT 'CONSTRAINT ' || pg_catalog.quote_ident(c.conname) || ' ' || pg_catalog.pg_get_constraintdef(c.oid)
+                          FROM pg_catalog.pg_constraint c WHERE c.contypid = t.oid AND c.contype = 'c' ORDER BY c.conname)
+             FROM (SELECT DISTINCT oid FROM used) u
+             JOIN pg_catalog.pg_type t ON t.oid = u.oid
+             JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
+             WHERE t.typtype IN ('e', 'd') AND t.oid >= 16384
+             ORDER BY t.typtype DESC, t.oid",
+            &[&table_oids],
+        )
+        .await
+        .context(|| what.to_string())?;
+    let mut steps = Vec::new();
+    let mut schemas = BTreeSet::new();
+    for row in &rows {
+        let (nsp, name, kind): (String, String, String) = (get(row, 0, what)?, get(row, 1, what)?, get(row, 2, what)?);
+        if schemas.insert(nsp.clone()) {
+            steps.push(DdlStep::new(format!("schema {nsp}"), schema::create_schema_sql(&nsp)));
+        }
+        let type_name = qualified(&nsp, &name);
+        if kind == "e" {
+            let labels: Vec<String> = get(row, 6, what)?;
+            let labels: Vec<String> = labels.iter().map(|l| quote_literal(l)).collect();
+            let sql = format!("CREATE TYPE {type_name} AS ENUM ({})", labels.join(", "));
+            steps.push(DdlStep::new(format!("enum {nsp}.{name}"), tolerate_existing(&sql)));
+        } else {
+            let base: String = get(row, 3, what)?;
+            let mut sql = format!("CREATE DOMAIN {type_name} AS {base}");
+            if let Some(default) = get::<Option<String>>(row, 5, what)? {
+                sql.push_str(&format!(" DEFAULT {default}"));
+            }
+            if get::<bool>(row, 4, what)? {
+                sql.push_str(" NOT NULL");
+            }
+            for check in get::<Vec<String>>(row, 7, what)? {
+                sql.push(' ');
+                sql.push_str(&check);
+            }
+            steps.push(DdlStep::new(format!("domain {nsp}.{name}"), tolerate_existing(&sql)));
+        }
+    }
+    Ok(steps)
 }
 
 // ---------------------------------------------------------------------------
