@@ -89,7 +89,7 @@ async fn text_rows(client: &Client, sql: &str, what: impl Fn() -> String) -> Res
 
 /// Plans the chunks of a table. A key of one integer column whose values
 /// are dense is cut into equal spans from its bounds alone
-/// ([`plan_integer_spans`]); any other key gets boundaries every
+/// (`plan_integer_spans`); any other key gets boundaries every
 /// `chunk_rows` keys, found on the key index by the server (only the
 /// boundary keys cross the network). A table without a usable key is one
 /// unbounded chunk.
