@@ -241,6 +241,16 @@ def test_a_postgresql_source_is_captured_and_consumed(raw, pg):
         assert [x["operation"] for x in decoded] == ["INSERT", "UPDATE", "DELETE"], decoded
         assert decoded[0]["source"]["sourceType"] == "PostgreSQL", decoded[0]
         assert decoded[1]["afterImages"][1]["value"] == b"uno", decoded[1]
+        # Writes the subscription does not carry (another schema) must not pin the source's WAL: once the
+        # server idles, the slot is confirmed up to the end of its WAL, not left at the last captured change.
+        # (The DDL is captured: its transaction comes first, so the rows after it are all the slot could trail by.)
+        pg_exec("CREATE SCHEMA other; CREATE TABLE other.noise (id int, pad text)", db=db)
+        pg_exec("INSERT INTO other.noise SELECT g, repeat('x', 100) FROM generate_series(1, 200000) g", db=db)
+        behind = (f"SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint "
+                  f"FROM pg_replication_slots WHERE database = '{db}'")
+        lag = poll(lambda: int(pg_exec(behind).stdout.strip() or -1), lambda n: 0 <= n < 1_000_000, timeout=30,
+                   interval=0.5, what="the slot confirmed past the other schema's writes")
+        assert 0 <= lag < 1_000_000, lag
         raw.call("DeleteDtsJob", {"DtsJobId": job})
     finally:
         pg_drop_database(db)

@@ -148,6 +148,8 @@ pub(super) async fn run(engine: &Engine, job: &Job, db_list: &DbList, source: &m
         // A record's id is the log offset it gets (one writer: the end offset now).
         let next_id = log.reader.end_offset() as i64;
         let mut last: Option<(SourcePosition, u32)> = None;
+        // The source's idle point after everything read so far, if it sent one.
+        let mut idle: Option<SourcePosition> = None;
         while let Some(ev) = event.take() {
             match ev {
                 ChangeEvent::Transaction { rows, position, timestamp } => {
@@ -164,6 +166,7 @@ pub(super) async fn run(engine: &Engine, job: &Job, db_list: &DbList, source: &m
                         records.push(Record { timestamp_ms: commit_ms, key: None, value, source_position: at.clone() });
                     }
                     last = Some((position, timestamp));
+                    idle = None;
                 }
                 ChangeEvent::Ddl { ddl, position, timestamp } => {
                     let selected = ddl.tables.iter().any(|t| db_list.select_table(&t.schema, &t.table).is_some())
@@ -181,8 +184,12 @@ pub(super) async fn run(engine: &Engine, job: &Job, db_list: &DbList, source: &m
                         records.push(Record { timestamp_ms: commit_ms, key: None, value, source_position: at });
                     }
                     last = Some((position, timestamp));
+                    idle = None;
                 }
-                ChangeEvent::Heartbeat { timestamp, .. } => stats.heartbeat(timestamp),
+                ChangeEvent::Heartbeat { position, timestamp } => {
+                    stats.heartbeat(timestamp);
+                    idle = Some(position);
+                }
             }
             if records.len() < MAX_BATCH_RECORDS {
                 if let Ok(next) = rx.try_recv() {
@@ -200,6 +207,14 @@ pub(super) async fn run(engine: &Engine, job: &Job, db_list: &DbList, source: &m
         if let Some((position, ts)) = last {
             stats.applied(count, bytes, ts);
             // On disk now: the source may let go of what precedes it.
+            confirm.send_replace(Some(position));
+        }
+        // Nothing for this job up to an idle point (it follows everything read
+        // before it, now on disk): the source may let its log go up to there,
+        // or a PostgreSQL slot would keep every other database's WAL while the
+        // subscribed tables are quiet. A restart from the log's last record
+        // skips nothing: the source has nothing for the job in between.
+        if let Some(position) = idle {
             confirm.send_replace(Some(position));
         }
         if stats.due() {
