@@ -38,16 +38,20 @@ INSERT INTO typed VALUES
 INSERT INTO typed (id, i4, tx) SELECT g, g, md5(g::text) FROM generate_series(4, 5000) g;
 """
 
-# Enums and domains (one over an enum, one in a schema of its own) are created by the schema migration.
+# Enums, domains (one over an enum) and composite types (one holding an enum and a collated text), one of them in
+# a schema of its own, are created by the schema migration.
 USER_TYPES = """
 CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
 CREATE DOMAIN positive AS integer CHECK (VALUE > 0);
 CREATE DOMAIN cheerful AS mood DEFAULT 'ok' NOT NULL CONSTRAINT not_sad CHECK (VALUE <> 'sad');
 CREATE SCHEMA kinds;
 CREATE TYPE kinds.size AS ENUM ('s', 'm', 'l');
-CREATE TABLE feelings (id int PRIMARY KEY, m mood, ms mood[], p positive, c cheerful, sz kinds.size, note text);
+CREATE TYPE kinds.tagged AS (label text COLLATE "C", how mood, n numeric(6,2));
+CREATE TABLE feelings (id int PRIMARY KEY, m mood, ms mood[], p positive, c cheerful, sz kinds.size,
+                       t kinds.tagged, ts kinds.tagged[], note text);
 INSERT INTO feelings SELECT g, (ARRAY['sad','ok','happy'])[1 + g % 3]::mood, ARRAY['ok', 'happy']::mood[], g,
-       (ARRAY['ok','happy'])[1 + g % 2]::mood, (ARRAY['s','m','l'])[1 + g % 3]::kinds.size, 'n' || g
+       (ARRAY['ok','happy'])[1 + g % 2]::mood, (ARRAY['s','m','l'])[1 + g % 3]::kinds.size,
+       ROW('l' || g, 'happy', g / 7.0)::kinds.tagged, ARRAY[ROW('a, "b"', 'ok', 1.5)::kinds.tagged], 'n' || g
 FROM generate_series(1, 3000) g;
 """
 
@@ -102,6 +106,11 @@ def test_builtin_types_in_binary_and_user_types_in_text_arrive_unchanged(raw, pg
     labels = "SELECT string_agg(enumlabel, ',' ORDER BY enumsortorder) FROM pg_enum WHERE enumtypid = '{}'::regtype"
     assert pg_exec(labels.format("mood"), db=dst).stdout.strip() == "sad,ok,happy"
     assert pg_exec(labels.format("kinds.size"), db=dst).stdout.strip() == "s,m,l"
+    attrs = ("SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod) || ' ' || coalesce(collname, '-'), ', '"
+             " ORDER BY attnum) FROM pg_attribute LEFT JOIN pg_collation c ON c.oid = attcollation"
+             " WHERE attrelid = (SELECT typrelid FROM pg_type WHERE oid = 'kinds.tagged'::regtype)")
+    assert pg_exec(attrs, db=dst).stdout.strip() == pg_exec(attrs, db=src).stdout.strip() \
+        == "label text C, how mood -, n numeric(6,2) -"
     for bad in ("INSERT INTO feelings (id, p) VALUES (-1, 0)", "INSERT INTO feelings (id, c) VALUES (-2, 'sad')",
                 "INSERT INTO feelings (id, c) VALUES (-3, NULL)"):
         assert pg_exec(bad, db=dst, check=False).returncode != 0, bad

@@ -168,11 +168,13 @@ async fn build_plan(client: &Client, db_list: &DbList, tables: &[TableMapping]) 
 // ---------------------------------------------------------------------------
 // User-defined types
 
-/// Enums and domains the tables' columns use (directly, as array elements,
-/// or under a domain), created before the tables in the schema of the same
-/// name as on the source: that is how the columns' types name them (qualified
-/// by that schema, or unqualified when it is `public`, found through the
-/// destination's default `search_path`). A type that exists already is kept.
+/// Enums, domains and composite types the tables' columns use (directly, as
+/// array elements, under a domain or inside a composite), created before the
+/// tables in the schema of the same name as on the source: that is how the
+/// columns' types name them (qualified by that schema, or unqualified when it
+/// is `public`, found through the destination's default `search_path`).
+/// Enums come first, then the others in the order the source created them,
+/// which is an order their dependencies allow. A type that exists already is kept.
 async fn user_type_steps(client: &Client, table_oids: &[u32]) -> Result<Vec<DdlStep>, PgError> {
     let what = "read the user-defined types of the tables";
     let rows = client
@@ -182,19 +184,29 @@ async fn user_type_steps(client: &Client, table_oids: &[u32]) -> Result<Vec<DdlS
                  WHERE a.attrelid = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped
                UNION
                  SELECT v.x FROM used u JOIN pg_catalog.pg_type t ON t.oid = u.oid,
-                   LATERAL (VALUES (NULLIF(t.typelem, 0)), (NULLIF(t.typbasetype, 0))) AS v(x)
+                   LATERAL (SELECT NULLIF(t.typelem, 0) UNION ALL SELECT NULLIF(t.typbasetype, 0)
+                            UNION ALL SELECT a.atttypid FROM pg_catalog.pg_attribute a
+                            WHERE t.typtype = 'c' AND a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped) AS v(x)
                  WHERE v.x IS NOT NULL)
              SELECT n.nspname::text, t.typname::text, t.typtype::text,
                     CASE WHEN t.typtype = 'd' THEN pg_catalog.format_type(t.typbasetype, t.typtypmod) END,
                     t.typnotnull, pg_catalog.pg_get_expr(t.typdefaultbin, 0),
                     ARRAY(SELECT e.enumlabel::text FROM pg_catalog.pg_enum e WHERE e.enumtypid = t.oid ORDER BY e.enumsortorder),
                     ARRAY(SELECT 'CONSTRAINT ' || pg_catalog.quote_ident(c.conname) || ' ' || pg_catalog.pg_get_constraintdef(c.oid)
-                          FROM pg_catalog.pg_constraint c WHERE c.contypid = t.oid AND c.contype = 'c' ORDER BY c.conname)
+                          FROM pg_catalog.pg_constraint c WHERE c.contypid = t.oid AND c.contype = 'c' ORDER BY c.conname),
+                    ARRAY(SELECT pg_catalog.quote_ident(a.attname) || ' ' || pg_catalog.format_type(a.atttypid, a.atttypmod)
+                                 || coalesce((SELECT ' COLLATE ' || pg_catalog.quote_ident(cn.nspname) || '.' || pg_catalog.quote_ident(co.collname)
+                                              FROM pg_catalog.pg_collation co JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace
+                                              JOIN pg_catalog.pg_type at ON at.oid = a.atttypid
+                                              WHERE co.oid = a.attcollation AND a.attcollation <> at.typcollation), '')
+                          FROM pg_catalog.pg_attribute a
+                          WHERE t.typtype = 'c' AND a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum)
              FROM (SELECT DISTINCT oid FROM used) u
              JOIN pg_catalog.pg_type t ON t.oid = u.oid
              JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
-             WHERE t.typtype IN ('e', 'd') AND t.oid >= 16384
-             ORDER BY t.typtype DESC, t.oid",
+             LEFT JOIN pg_catalog.pg_class r ON r.oid = t.typrelid
+             WHERE t.oid >= 16384 AND (t.typtype IN ('e', 'd') OR (t.typtype = 'c' AND r.relkind = 'c'))
+             ORDER BY t.typtype <> 'e', t.oid",
             &[&table_oids],
         )
         .await
@@ -212,6 +224,10 @@ async fn user_type_steps(client: &Client, table_oids: &[u32]) -> Result<Vec<DdlS
             let labels: Vec<String> = labels.iter().map(|l| quote_literal(l)).collect();
             let sql = format!("CREATE TYPE {type_name} AS ENUM ({})", labels.join(", "));
             steps.push(DdlStep::new(format!("enum {nsp}.{name}"), tolerate_existing(&sql)));
+        } else if kind == "c" {
+            let attributes: Vec<String> = get(row, 8, what)?;
+            let sql = format!("CREATE TYPE {type_name} AS ({})", attributes.join(", "));
+            steps.push(DdlStep::new(format!("composite type {nsp}.{name}"), tolerate_existing(&sql)));
         } else {
             let base: String = get(row, 3, what)?;
             let mut sql = format!("CREATE DOMAIN {type_name} AS {base}");
