@@ -210,7 +210,7 @@ pub(super) async fn execute(
                     }
                     Err(e) if e.sqlstate() == Some("23505") => {
                         tracing::debug!(table = %id, "inserted rows exist on the destination: upserted instead");
-                        guarded(tx.batch_execute("ROLLBACK TO SAVEPOINT opendts_insert"), || format!("apply changes to {id}")).await?;
+                        guarded(tx.batch_execute("ROLLBACK TO SAVEPOINT opendts_insert; RELEASE SAVEPOINT opendts_insert"), || format!("apply changes to {id}")).await?;
                         wary.insert(id.clone(), WARY_STATEMENTS);
                     }
                     Err(e) => return Err(e),
