@@ -13,7 +13,6 @@ use crate::sink::META_SCHEMA;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Params, TxOpts, Value};
 use opendts_core::change::{DdlChange, DdlKind, RowChange, RowOp, SourcePosition};
-use opendts_core::dblist::filter::FilterValue;
 use opendts_core::dblist::{DbList, TableSelection};
 use opendts_core::endpoint::Endpoint;
 use opendts_core::row::{Cell, TableId};
@@ -60,23 +59,8 @@ pub struct ChangeApplier {
     tables: HashMap<TableId, Arc<DestTable>>,
 }
 
-fn filter_value(c: &Cell) -> Option<FilterValue> {
-    match c {
-        Cell::Null => None,
-        Cell::Int(i) => Some(FilterValue::Int(*i as i128)),
-        Cell::UInt(u) => Some(FilterValue::Int(*u as i128)),
-        Cell::Float(f) => Some(FilterValue::Float(*f as f64)),
-        Cell::Double(d) => Some(FilterValue::Float(*d)),
-        Cell::Bytes(b) => Some(FilterValue::Str(String::from_utf8_lossy(b).into_owned())),
-        other => Some(FilterValue::Str(format!("{other:?}"))),
-    }
-}
-
 fn matches(sel: &TableSelection<'_>, columns: &[String], row: &[Cell]) -> bool {
-    match sel.filter() {
-        None => true,
-        Some(f) => f.eval(&|name: &str| columns.iter().position(|c| c == name).and_then(|i| row.get(i)).and_then(filter_value)),
-    }
+    sel.row_matches(columns, row, |other| Some(format!("{other:?}")))
 }
 
 impl ChangeApplier {

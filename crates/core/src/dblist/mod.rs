@@ -322,6 +322,28 @@ impl<'a> TableSelection<'a> {
         self.table.and_then(|t| t.filter.as_ref())
     }
 
+    /// Whether a row (cells in the order of `columns`) passes the table's
+    /// filter; every row passes without one. Numbers and bytes compare as
+    /// such; `text_of` gives the text of any other cell (dates, times), as
+    /// the connector spells it.
+    pub fn row_matches(&self, columns: &[String], row: &[crate::row::Cell], text_of: impl Fn(&crate::row::Cell) -> Option<String>) -> bool {
+        use crate::row::Cell;
+        use filter::FilterValue;
+        let value = |c: &Cell| match c {
+            Cell::Null => None,
+            Cell::Int(i) => Some(FilterValue::Int(*i as i128)),
+            Cell::UInt(u) => Some(FilterValue::Int(*u as i128)),
+            Cell::Float(f) => Some(FilterValue::Float(*f as f64)),
+            Cell::Double(d) => Some(FilterValue::Float(*d)),
+            Cell::Bytes(b) => Some(FilterValue::Str(String::from_utf8_lossy(b).into_owned())),
+            other => text_of(other).map(FilterValue::Str),
+        };
+        match self.filter() {
+            None => true,
+            Some(f) => f.eval(&|name: &str| columns.iter().position(|c| c == name).and_then(|i| row.get(i)).and_then(value)),
+        }
+    }
+
     /// Whether every column is copied (otherwise only [`Self::columns`]).
     pub fn all_columns(&self) -> bool {
         self.table.is_none_or(|t| t.all)

@@ -7,7 +7,7 @@ use crate::BoxFuture;
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
 use opendts_connector_mysql::binlog::{self, BinlogError, BinlogSource, BinlogSourceConfig, TableFilter};
-use super::selection::{self, mapping, SelectedTable, Selection};
+use super::selection::{self, mapping, Selection};
 use opendts_connector_mysql::schema::{self, TableMapping};
 use opendts_connector_mysql::{apply, session, sink, snapshot, translate, MySqlError};
 use opendts_core::change::{ChangeEvent, SourcePosition};
@@ -42,21 +42,7 @@ fn server_id(job_id: &str) -> u32 {
 
 type Mappings = selection::Mappings<TableMapping>;
 
-impl SelectedTable for TableMapping {
-    fn source_id(&self) -> &TableId {
-        &self.source
-    }
-
-    fn source_table(&self) -> SourceTable {
-        SourceTable {
-            source: self.source.clone(),
-            dest: self.dest.clone(),
-            dest_columns: self.columns.iter().map(|c| c.dest.clone()).collect(),
-            schema: Arc::new(self.schema.clone()),
-            estimated_rows: self.estimated_rows,
-        }
-    }
-}
+selection::selected_table!(TableMapping);
 
 /// A MySQL-family source.
 pub(crate) struct MySqlSource {

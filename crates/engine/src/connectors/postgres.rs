@@ -12,7 +12,7 @@ use crate::pipeline::source::{ChangeStream, ChunkReader, SchemaPlan, Source, Sou
 use crate::pipeline::{DbError, DbResult, DdlStep};
 use crate::BoxFuture;
 use opendts_connector_postgres::error::PgError;
-use super::selection::{self, mapping, SelectedTable, Selection};
+use super::selection::{self, mapping, Selection};
 use opendts_connector_postgres::schema::{self, TableMapping};
 use opendts_connector_postgres::sink::OnConflict;
 use opendts_connector_postgres::wal::{self, SlotInfo, WalError, WalSource, WalSourceConfig};
@@ -23,7 +23,6 @@ use opendts_core::endpoint::{EngineFamily, Endpoint};
 use opendts_core::row::{Chunk, TableId};
 use opendts_core::tabledef::TableDef;
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_postgres::Client;
@@ -40,21 +39,7 @@ fn wal_error(e: WalError) -> DbError {
 
 type Mappings = selection::Mappings<TableMapping>;
 
-impl SelectedTable for TableMapping {
-    fn source_id(&self) -> &TableId {
-        &self.source
-    }
-
-    fn source_table(&self) -> SourceTable {
-        SourceTable {
-            source: self.source.clone(),
-            dest: self.dest.clone(),
-            dest_columns: self.columns.iter().map(|c| c.dest.clone()).collect(),
-            schema: Arc::new(self.schema.clone()),
-            estimated_rows: self.estimated_rows,
-        }
-    }
-}
+selection::selected_table!(TableMapping);
 
 /// Bytes of COPY text per piece sent to a PostgreSQL destination.
 const COPY_PIECE_BYTES: usize = 1 << 20;

@@ -14,6 +14,30 @@ pub(crate) trait SelectedTable: Clone {
     fn source_table(&self) -> SourceTable;
 }
 
+/// Implements [`SelectedTable`] for a connector's `TableMapping`; both
+/// connectors' mappings have the fields it reads (`source`, `dest`,
+/// `columns[].dest`, `schema`, `estimated_rows`).
+macro_rules! selected_table {
+    ($mapping:ty) => {
+        impl $crate::connectors::selection::SelectedTable for $mapping {
+            fn source_id(&self) -> &::opendts_core::row::TableId {
+                &self.source
+            }
+
+            fn source_table(&self) -> $crate::pipeline::source::SourceTable {
+                $crate::pipeline::source::SourceTable {
+                    source: self.source.clone(),
+                    dest: self.dest.clone(),
+                    dest_columns: self.columns.iter().map(|c| c.dest.clone()).collect(),
+                    schema: ::std::sync::Arc::new(self.schema.clone()),
+                    estimated_rows: self.estimated_rows,
+                }
+            }
+        }
+    };
+}
+pub(crate) use selected_table;
+
 /// The connector's mappings by source table, shared with the readers.
 pub(crate) type Mappings<M> = Arc<HashMap<TableId, Arc<M>>>;
 

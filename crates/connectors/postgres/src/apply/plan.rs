@@ -8,7 +8,6 @@ use crate::cell::{self, TextKind};
 use crate::error::{Context, PgError};
 use crate::session::qualified;
 use opendts_core::change::{RowChange, RowOp};
-use opendts_core::dblist::filter::FilterValue;
 use opendts_core::dblist::{DbList, TableSelection};
 use opendts_core::row::{Cell, TableId};
 use std::collections::{HashMap, HashSet};
@@ -77,23 +76,10 @@ pub struct PlannedOps {
     pub(super) applied: Applied,
 }
 
-fn filter_value(c: &Cell) -> Option<FilterValue> {
-    match c {
-        Cell::Null => None,
-        Cell::Int(i) => Some(FilterValue::Int(*i as i128)),
-        Cell::UInt(u) => Some(FilterValue::Int(*u as i128)),
-        Cell::Float(f) => Some(FilterValue::Float(*f as f64)),
-        Cell::Double(d) => Some(FilterValue::Float(*d)),
-        Cell::Bytes(b) => Some(FilterValue::Str(String::from_utf8_lossy(b).into_owned())),
-        other => cell::to_text(other, TextKind::Text).ok().flatten().map(FilterValue::Str),
-    }
-}
-
+/// Whether a row passes the table's filter; dates and times compare in
+/// PostgreSQL's text form.
 fn matches(sel: &TableSelection<'_>, columns: &[String], row: &[Cell]) -> bool {
-    match sel.filter() {
-        None => true,
-        Some(f) => f.eval(&|name: &str| columns.iter().position(|c| c == name).and_then(|i| row.get(i)).and_then(filter_value)),
-    }
+    sel.row_matches(columns, row, |c| cell::to_text(c, TextKind::Text).ok().flatten())
 }
 
 impl Planner {
